@@ -1,0 +1,279 @@
+"""The examples of the four reference pages, written once against any array namespace.
+
+``losskit demo`` prints them for NumPy, PyTorch and JAX; the conformance tests run the same
+inputs through TensorFlow and check both losskit's results and the ``tensorflow`` numbers
+recorded here (TF 2.21, float32).
+
+The pages' training-loop snippets leave the data open; these fix it: four examples, three
+classes, predicted probabilities ``PREDICTIONS``, integer ``LABELS``, ``SAMPLE_WEIGHT``, a
+global batch of 8 over 2 replicas, and a small weight matrix ``KERNEL`` for the penalty.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from losskit.average_loss import compute_average_loss, scale_regularization_loss
+from losskit.distribute import replica_context
+from losskit.reduction import Reduction
+from losskit.weighted_loss import compute_weighted_loss
+
+LABELS = np.array([0, 1, 2, 1])
+PREDICTIONS = np.array(
+    [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.25, 0.25, 0.5], [0.3, 0.4, 0.3]], dtype=np.float32
+)
+SAMPLE_WEIGHT = np.array([1.0, 0.5, 2.0, 1.0], dtype=np.float32)
+GLOBAL_BATCH_SIZE = 8
+NUM_REPLICAS = 2
+KERNEL = np.array([[0.5, -1.0, 2.0], [0.0, 1.5, -0.5]], dtype=np.float32)
+LOSSES = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)
+WEIGHTS = np.array([1.0, 0.0, 2.0, 0.0], dtype=np.float32)
+MATRIX = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+ROW_WEIGHTS = np.array([[1.0], [0.0]], dtype=np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """One page example: ``run(xp)`` computes it with losskit on namespace ``xp``."""
+
+    page: str
+    name: str
+    code: str
+    tensorflow: float | tuple[float, ...] | str
+    run: Callable[[Any], Any]
+
+
+def per_example_crossentropy(xp: Any) -> Any:
+    """``sparse_categorical_crossentropy(LABELS, PREDICTIONS)`` = ``-log p[label]``."""
+    probabilities = xp.asarray(PREDICTIONS)
+    labels = xp.asarray(LABELS)
+    classes = xp.arange(PREDICTIONS.shape[1])
+    one_hot = xp.astype(labels[:, None] == classes[None, :], probabilities.dtype)
+    return -xp.log(xp.sum(probabilities * one_hot, axis=1))
+
+
+def _l2_loss(xp: Any, x: Any) -> Any:
+    """``tf.nn.l2_loss``: half the sum of squares."""
+    return xp.sum(x * x) / 2
+
+
+def _page_compute_loss(xp: Any) -> Any:
+    with replica_context(NUM_REPLICAS):
+        return compute_average_loss(
+            per_example_crossentropy(xp),
+            sample_weight=xp.asarray(SAMPLE_WEIGHT),
+            global_batch_size=GLOBAL_BATCH_SIZE,
+        )
+
+
+def _page_regularized_loss(xp: Any) -> Any:
+    with replica_context(NUM_REPLICAS):
+        loss = compute_average_loss(
+            per_example_crossentropy(xp),
+            sample_weight=xp.asarray(SAMPLE_WEIGHT),
+            global_batch_size=GLOBAL_BATCH_SIZE,
+        )
+        return loss + scale_regularization_loss(_l2_loss(xp, xp.asarray(KERNEL)))
+
+
+def _page_penalty(xp: Any) -> Any:
+    with replica_context(NUM_REPLICAS):
+        return scale_regularization_loss(_l2_loss(xp, xp.asarray(KERNEL)))
+
+
+def _default_batch(xp: Any) -> Any:
+    with replica_context(NUM_REPLICAS):
+        return compute_average_loss(xp.asarray(LOSSES))
+
+
+def _manual_scaling(xp: Any) -> Any:
+    return xp.sum(per_example_crossentropy(xp)) * (1.0 / GLOBAL_BATCH_SIZE)
+
+
+def _auto_in_replica_context(xp: Any) -> Any:
+    with replica_context(NUM_REPLICAS):
+        return compute_weighted_loss(per_example_crossentropy(xp), reduction=Reduction.AUTO)
+
+
+def _cwl(losses: np.ndarray, weights: Any, reduction: Reduction) -> Callable[[Any], Any]:
+    def run(xp: Any) -> Any:
+        w = weights if isinstance(weights, float) else xp.asarray(weights)
+        return compute_weighted_loss(xp.asarray(losses), w, reduction=reduction)
+
+    return run
+
+
+PAGE_REDUCTION = "tf.keras.losses.Reduction"
+PAGE_AVERAGE = "tf.nn.compute_average_loss"
+PAGE_SCALE = "tf.nn.scale_regularization_loss"
+PAGE_WEIGHTED = "tf.compat.v1.losses.compute_weighted_loss"
+
+CCE = 'CategoricalCrossentropy(reduction="{}")(one_hot(labels), predictions)'
+NEG = [-1.0, 1.0, 0.0, 0.0]
+
+EXAMPLES: tuple[Example, ...] = (
+    Example(
+        PAGE_REDUCTION,
+        "NONE",
+        CCE.format("none"),
+        (0.35667497, 0.22314355, 0.6931472, 0.9162907),
+        per_example_crossentropy,
+    ),
+    Example(
+        PAGE_REDUCTION,
+        "SUM",
+        CCE.format("sum"),
+        2.1892564,
+        lambda xp: compute_weighted_loss(per_example_crossentropy(xp), reduction="sum"),
+    ),
+    Example(
+        PAGE_REDUCTION,
+        "SUM_OVER_BATCH_SIZE",
+        CCE.format("sum_over_batch_size"),
+        0.5473141,
+        lambda xp: compute_weighted_loss(
+            per_example_crossentropy(xp), reduction=Reduction.SUM_OVER_BATCH_SIZE
+        ),
+    ),
+    Example(
+        PAGE_REDUCTION,
+        "AUTO",
+        CCE.format("auto"),
+        0.5473141,
+        lambda xp: compute_weighted_loss(per_example_crossentropy(xp), reduction="auto"),
+    ),
+    Example(
+        PAGE_REDUCTION,
+        "AUTO, 2 replicas",
+        "strategy.run(lambda: CategoricalCrossentropy()(...))",
+        "ValueError",
+        _auto_in_replica_context,
+    ),
+    Example(
+        PAGE_REDUCTION,
+        "global batch by hand",
+        "tf.reduce_sum(loss_object(labels, predictions)) * (1. / global_batch_size)",
+        0.27365705,
+        _manual_scaling,
+    ),
+    Example(
+        PAGE_REDUCTION,
+        "global batch",
+        "compute_average_loss(per_example_loss, global_batch_size=8)",
+        0.27365705,
+        lambda xp: compute_average_loss(per_example_crossentropy(xp), global_batch_size=8),
+    ),
+    Example(
+        PAGE_AVERAGE,
+        "compute_loss",
+        "compute_average_loss(per_example_loss, sample_weight, global_batch_size=8)",
+        0.34635398,
+        _page_compute_loss,
+    ),
+    Example(
+        PAGE_AVERAGE,
+        "default batch",
+        "strategy.run(lambda: compute_average_loss([1., 2., 3., 4.]))",
+        1.25,
+        _default_batch,
+    ),
+    Example(
+        PAGE_SCALE,
+        "penalty",
+        "scale_regularization_loss(tf.nn.l2_loss(weights))",
+        1.9375,
+        _page_penalty,
+    ),
+    Example(
+        PAGE_SCALE,
+        "compute_loss",
+        "loss += scale_regularization_loss(tf.nn.l2_loss(weights))",
+        2.283854,
+        _page_regularized_loss,
+    ),
+    Example(
+        PAGE_WEIGHTED,
+        "NONE",
+        "losses=[1,2,3,4], weights=[1,0,2,0]",
+        (1.0, 0.0, 6.0, 0.0),
+        _cwl(LOSSES, WEIGHTS, Reduction.NONE),
+    ),
+    Example(PAGE_WEIGHTED, "SUM", "same", 7.0, _cwl(LOSSES, WEIGHTS, Reduction.SUM)),
+    Example(
+        PAGE_WEIGHTED, "MEAN", "same", 2.3333333, _cwl(LOSSES, WEIGHTS, Reduction.WEIGHTED_MEAN)
+    ),
+    Example(
+        PAGE_WEIGHTED,
+        "SUM_OVER_BATCH_SIZE",
+        "same",
+        1.75,
+        _cwl(LOSSES, WEIGHTS, Reduction.SUM_OVER_BATCH_SIZE),
+    ),
+    Example(
+        PAGE_WEIGHTED,
+        "SUM_BY_NONZERO_WEIGHTS",
+        "same (the default)",
+        3.5,
+        _cwl(LOSSES, WEIGHTS, Reduction.SUM_BY_NONZERO_WEIGHTS),
+    ),
+    Example(
+        PAGE_WEIGHTED,
+        "MEAN, weights sum to 0",
+        "weights=[-1,1,0,0]",
+        0.0,
+        _cwl(LOSSES, np.array(NEG, np.float32), Reduction.WEIGHTED_MEAN),
+    ),
+    Example(
+        PAGE_WEIGHTED,
+        "SUM_BY_NONZERO_WEIGHTS, negative",
+        "weights=[-1,1,0,0]",
+        0.5,
+        _cwl(LOSSES, np.array(NEG, np.float32), Reduction.SUM_BY_NONZERO_WEIGHTS),
+    ),
+    Example(
+        PAGE_WEIGHTED,
+        "scalar weight 0",
+        "weights=0.",
+        0.0,
+        _cwl(LOSSES, 0.0, Reduction.SUM_BY_NONZERO_WEIGHTS),
+    ),
+    Example(
+        PAGE_WEIGHTED,
+        "per-row weights",
+        "losses=[[1,2],[3,4]], weights=[[1],[0]]",
+        1.5,
+        _cwl(MATRIX, ROW_WEIGHTS, Reduction.SUM_BY_NONZERO_WEIGHTS),
+    ),
+    Example(
+        PAGE_WEIGHTED,
+        "per-row weights, SUM_OVER_BATCH_SIZE",
+        "same",
+        0.75,
+        _cwl(MATRIX, ROW_WEIGHTS, Reduction.SUM_OVER_BATCH_SIZE),
+    ),
+    Example(
+        PAGE_WEIGHTED,
+        "rank mismatch",
+        "losses=[[1,2],[3,4]], weights=[1,0]",
+        "ValueError",
+        _cwl(MATRIX, np.array([1.0, 0.0], np.float32), Reduction.SUM_BY_NONZERO_WEIGHTS),
+    ),
+)
+
+
+def evaluate(example: Example, xp: Any) -> float | tuple[float, ...] | str:
+    """Run ``example`` on ``xp``; a raised exception becomes its type name."""
+    try:
+        value = example.run(xp)
+    except (ValueError, TypeError, RuntimeError) as error:
+        return type(error).__name__
+    if hasattr(value, "detach"):  # torch
+        value = value.detach()
+    host = np.asarray(value, dtype=np.float64)
+    if host.ndim == 0:
+        return float(host)
+    return tuple(float(v) for v in host.reshape(-1))

@@ -1,0 +1,213 @@
+"""Array-namespace lookup, conversion that keeps autograd, and the dtype rules losskit needs.
+
+Every public function calls :func:`namespace` once, converts its other inputs with
+:func:`as_array`, and then uses only ``xp.*``. Framework arrays are never passed through
+``xp.asarray`` (``torch.asarray`` drops ``requires_grad``); only NumPy arrays and Python
+values are converted, onto the device of the primary array.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from losskit._errors import describe, invalid
+
+Array = Any
+Namespace = ModuleType
+
+_NAMESPACE_BY_TYPE: dict[type, Namespace] = {}
+
+
+def is_host_value(value: Any) -> bool:
+    """Python numbers, NumPy arrays and NumPy scalars: values losskit may convert freely."""
+    return isinstance(value, (numbers.Number, np.ndarray, np.generic))
+
+
+def _framework_namespace(value: Any) -> Namespace | None:
+    """The namespace of a non-NumPy array-API array, or None for anything else."""
+    if is_host_value(value) or isinstance(value, (str, bytes)):
+        return None
+    kind = type(value)
+    cached = _NAMESPACE_BY_TYPE.get(kind)
+    if cached is not None:
+        return cached
+    if not array_api_compat.is_array_api_obj(value):
+        return None
+    xp = array_api_compat.array_namespace(value)
+    _NAMESPACE_BY_TYPE[kind] = xp
+    return xp
+
+
+def _namespaces_in(value: Any) -> list[Namespace]:
+    found = _framework_namespace(value)
+    if found is not None:
+        return [found]
+    if isinstance(value, (list, tuple)):
+        return [ns for item in value for ns in _namespaces_in(item)]
+    return []
+
+
+def namespace(*values: Any, names: Sequence[str] = ()) -> Namespace:
+    """The array namespace shared by the framework arrays among ``values``.
+
+    NumPy arrays, Python scalars and (nested) lists do not choose the namespace: they are
+    converted into it. With no framework array at all the namespace is NumPy's.
+
+    Raises:
+        TypeError: two values come from different array libraries.
+    """
+    chosen: Namespace | None = None
+    chosen_name = ""
+    for index, value in enumerate(values):
+        if value is None:
+            continue
+        name = names[index] if index < len(names) else f"argument {index}"
+        for xp in _namespaces_in(value):
+            if chosen is None:
+                chosen, chosen_name = xp, name
+            elif xp is not chosen:
+                raise TypeError(
+                    f"Invalid `{name}`: expected an array from the same library as "
+                    f"`{chosen_name}` ({chosen.__name__}), received {describe(value)}. "
+                    "Convert one of them so that both come from one array library."
+                )
+    if chosen is None:
+        return array_api_compat.array_namespace(np.empty(0))
+    return chosen
+
+
+def is_numpy_namespace(xp: Namespace) -> bool:
+    return bool(array_api_compat.is_numpy_namespace(xp))
+
+
+def as_array(xp: Namespace, value: Any, *, name: str, like: Array | None = None) -> Array:
+    """``value`` as an array of ``xp`` without ever detaching it from autograd.
+
+    Arrays of ``xp`` are returned unchanged. NumPy arrays, Python numbers and nested lists
+    are converted (onto ``like``'s device); a list of ``xp`` arrays is stacked.
+    """
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(invalid(name, "an array, a Python number or a list of numbers", value))
+    found = _framework_namespace(value)
+    if found is not None:
+        if found is not xp:
+            raise TypeError(invalid(name, f"an array of {xp.__name__}", value))
+        return value
+    device = None if like is None else array_api_compat.device(like)
+    if isinstance(value, (list, tuple)) and _namespaces_in(value):
+        items = [as_array(xp, item, name=name, like=like) for item in value]
+        return xp.stack(items)
+    if isinstance(value, bool):
+        value = np.asarray(value)
+    try:
+        host = np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            invalid(name, "an array, a Python number or a list of numbers", value)
+        ) from error
+    if host.dtype == object or host.dtype.kind in "USV":
+        raise TypeError(invalid(name, "numeric values", value))
+    if is_numpy_namespace(xp):
+        return host
+    return xp.asarray(host, device=device)
+
+
+# ----------------------------------------------------------------------------- dtypes
+
+
+def is_bool(xp: Namespace, dtype: Any) -> bool:
+    return bool(xp.isdtype(dtype, "bool"))
+
+
+def is_integral(xp: Namespace, dtype: Any) -> bool:
+    return bool(xp.isdtype(dtype, "integral"))
+
+
+def is_real_floating(xp: Namespace, dtype: Any) -> bool:
+    return bool(xp.isdtype(dtype, "real floating"))
+
+
+def is_low_precision(xp: Namespace, dtype: Any) -> bool:
+    """float16 and bfloat16: accumulated in float32, returned in their own dtype."""
+    return is_real_floating(xp, dtype) and xp.finfo(dtype).bits < 32
+
+
+def _widest_float(xp: Namespace, like: Array | None) -> Any:
+    device = None if like is None else array_api_compat.device(like)
+    info = xp.__array_namespace_info__()
+    supported = info.dtypes(device=device, kind="real floating")
+    return xp.float64 if "float64" in supported else xp.float32
+
+
+def float_dtype_for_integers(xp: Namespace, dtype: Any, like: Array | None = None) -> Any:
+    """The floating dtype a mean of integers is returned in (TensorFlow's ``truediv`` table).
+
+    8- and 16-bit integers give float32; 32- and 64-bit integers give float64 where the
+    backend has it (JAX without ``jax_enable_x64`` has only float32).
+    """
+    if xp.iinfo(dtype).bits <= 16:
+        return xp.float32
+    return _widest_float(xp, like)
+
+
+def loss_dtypes(xp: Namespace, values: Array, *, name: str) -> tuple[Any, Any]:
+    """(result dtype, accumulation dtype) for a loss array; rejects bool and complex.
+
+    Floating inputs keep their dtype; float16/bfloat16 accumulate in float32; integers are
+    reduced in floating point (:func:`float_dtype_for_integers`), never truncated.
+    """
+    dtype = values.dtype
+    if is_real_floating(xp, dtype):
+        return dtype, (xp.float32 if is_low_precision(xp, dtype) else dtype)
+    if is_integral(xp, dtype):
+        result = float_dtype_for_integers(xp, dtype, values)
+        return result, result
+    raise TypeError(invalid(name, "an array of real floating or integer dtype", values))
+
+
+def check_weight_dtype(xp: Namespace, weights: Array, *, name: str) -> None:
+    dtype = weights.dtype
+    if not (is_real_floating(xp, dtype) or is_integral(xp, dtype) or is_bool(xp, dtype)):
+        raise TypeError(invalid(name, "an array of real floating, integer or bool dtype", weights))
+
+
+def astype(xp: Namespace, value: Array, dtype: Any) -> Array:
+    """``xp.astype`` that skips the no-op cast (cheaper, and keeps identity for callers)."""
+    return value if value.dtype == dtype else xp.astype(value, dtype)
+
+
+# ----------------------------------------------------------------------------- host values
+
+
+def host_scalar(array: Array) -> float | None:
+    """The value of a 0-d framework array if it can be read without a device sync or a trace.
+
+    A CPU torch tensor outside ``torch.compile``, a committed CPU JAX array (not a tracer) and
+    an array-api-strict array can; anything else (GPU arrays, tracers, unknown libraries)
+    returns None, and the caller skips its value check rather than force a sync.
+    """
+    if array_api_compat.is_torch_array(array):
+        import torch
+
+        if torch.compiler.is_compiling() or array.device.type != "cpu":
+            return None
+        if type(array) is not torch.Tensor and not isinstance(array, torch.nn.Parameter):
+            return None  # FakeTensor and other tracing subclasses
+        return float(array.detach().item())
+    if array_api_compat.is_jax_array(array):
+        import jax
+
+        if isinstance(array, jax.core.Tracer):
+            return None
+        if any(device.platform != "cpu" for device in array.devices()):
+            return None
+        return float(np.asarray(array))
+    if type(array).__module__.startswith("array_api_strict"):
+        return float(array)
+    return None

@@ -1,0 +1,105 @@
+"""``compute_weighted_loss``: TensorFlow 1's weighted loss, for every reduction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from losskit import _namespace as ns
+from losskit._shapes import check_same_rank_weights
+from losskit._sums import broadcast_factor, divide_no_nan, size, weighted_total
+from losskit.distribute._context import num_replicas_in_sync
+from losskit.loss_collections import LOSSES, record
+from losskit.reduction import Reduction, ReductionLike, resolve
+
+__all__ = ["compute_weighted_loss"]
+
+
+def compute_weighted_loss(
+    losses: Any,
+    weights: Any = 1.0,
+    *,
+    reduction: ReductionLike = Reduction.SUM_BY_NONZERO_WEIGHTS,
+    loss_collection: str | None = LOSSES,
+) -> Any:
+    r"""Computes the weighted loss (``tf.compat.v1.losses.compute_weighted_loss``).
+
+    With :math:`\ell` the losses and :math:`w` the weights broadcast to the losses' shape,
+    the weighted sum :math:`S = \sum_i w_i \ell_i` is divided by
+
+    ==================================== ===================================================
+    ``reduction``                        denominator
+    ==================================== ===================================================
+    ``NONE``                             none: returns :math:`w \odot \ell`
+    ``SUM``                              1
+    ``SUM_OVER_BATCH_SIZE`` (``AUTO``)   number of elements of ``losses``
+    ``WEIGHTED_MEAN``                    :math:`\sum_i w_i` (broadcast weights)
+    ``SUM_BY_NONZERO_WEIGHTS`` (default) :math:`\#\{i : w_i \ne 0\}` (broadcast weights; NaN counts)
+    ``MEAN_WITH_SAMPLE_WEIGHT``          sum of ``weights`` as given, not broadcast (Keras 3)
+    ==================================== ===================================================
+
+    A zero denominator gives 0 (and a zero gradient). Gradients flow into both ``losses``
+    and ``weights``; stop them on ``weights`` yourself if the weights depend on parameters
+    that the loss should not train.
+
+    Args:
+        losses: array of shape ``[batch_size, d1, ... dN]`` (a scalar is allowed), of a real
+            floating or integer dtype, from any array-API library.
+        weights: a scalar, or an array of the same rank as ``losses`` whose every dimension
+            is 1 or equal to the losses' (per-example weights have shape ``[batch, 1, ...]``).
+        reduction: a :class:`losskit.Reduction` or any key it accepts.
+        loss_collection: inside :func:`losskit.collect_losses`, the collection the result
+            is added to; ``None`` adds it nowhere. Outside it, nothing is recorded.
+
+    Returns:
+        The weighted loss in the namespace, device and floating dtype of ``losses``: the
+        same shape as ``losses`` for ``NONE``, else a scalar. Integer losses give a floating
+        result (float32 for 8- and 16-bit, float64 for wider integers where available);
+        float16 and bfloat16 are accumulated in float32.
+
+    Raises:
+        ValueError: invalid ``reduction``, a weights shape that breaks the rule above, or a
+            dividing reduction inside a replica context with several replicas.
+        TypeError: ``weights`` is None, or a dtype is not numeric.
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit import Reduction, compute_weighted_loss
+        >>> losses, weights = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 0.0, 2.0, 0.0])
+        >>> float(compute_weighted_loss(losses, weights))  # (1 + 6) / 2 non-zero weights
+        3.5
+        >>> float(compute_weighted_loss(losses, weights, reduction=Reduction.WEIGHTED_MEAN))
+        2.3333333333333335
+        >>> compute_weighted_loss(losses, weights, reduction="none")
+        array([1., 0., 6., 0.])
+    """
+    xp = ns.namespace(losses, weights, names=("losses", "weights"))
+    member = resolve(reduction, num_replicas=num_replicas_in_sync())
+    values = ns.as_array(xp, losses, name="losses")
+    weight = ns.as_array(xp, weights, name="weights", like=values)
+    result_dtype, dtype = ns.loss_dtypes(xp, values, name="losses")
+    ns.check_weight_dtype(xp, weight, name="weights")
+    check_same_rank_weights(values.shape, weight.shape, values="losses", weights="weights")
+    values = ns.astype(xp, values, dtype)
+    weight = ns.astype(xp, weight, dtype)
+
+    if member is Reduction.NONE:
+        loss = values * weight
+    else:
+        weighted = weighted_total(xp, values, weight)
+        if member is Reduction.SUM:
+            loss = weighted
+        elif member is Reduction.SUM_OVER_BATCH_SIZE:
+            loss = divide_no_nan(xp, weighted, size(values.shape))
+        elif member is Reduction.MEAN_WITH_SAMPLE_WEIGHT:
+            loss = divide_no_nan(xp, weighted, xp.sum(weight))
+        else:
+            repeats = broadcast_factor(values.shape, weight.shape)
+            if member is Reduction.WEIGHTED_MEAN:
+                denominator = xp.sum(weight) * repeats
+            else:  # SUM_BY_NONZERO_WEIGHTS
+                denominator = xp.astype(xp.count_nonzero(weight), dtype) * repeats
+            loss = divide_no_nan(xp, weighted, denominator)
+    loss = ns.astype(xp, loss, result_dtype)
+    if loss_collection:
+        record(loss, loss_collection)
+    return loss
