@@ -182,6 +182,18 @@ def astype(xp: Namespace, value: Array, dtype: Any) -> Array:
     return value if value.dtype == dtype else xp.astype(value, dtype)
 
 
+def finish(xp: Namespace, value: Array, dtype: Any) -> Array:
+    """A public function's result: cast to ``dtype``; NumPy scalars become 0-d arrays.
+
+    NumPy reductions return ``np.float64`` scalars while other paths return 0-d arrays;
+    callers get one type whatever path produced the value.
+    """
+    value = astype(xp, value, dtype)
+    if isinstance(value, np.generic):
+        return np.asarray(value)
+    return value
+
+
 # ----------------------------------------------------------------------------- host values
 
 

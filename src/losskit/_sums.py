@@ -31,11 +31,13 @@ def broadcast_factor(values_shape: Sequence[int], weights_shape: Sequence[int]) 
     return factor
 
 
-def _leading_block(weights_shape: Sequence[int], values_shape: Sequence[int]) -> int | None:
-    """If the weights vary only along a leading block of axes, the size of that block.
+def _leading_block(
+    weights_shape: Sequence[int], values_shape: Sequence[int]
+) -> tuple[int, int] | None:
+    """If the weights vary only along leading axes, the values as a ``(rows, columns)`` matrix.
 
-    ``[B, 1]`` weights against ``[B, T]`` values give ``B``: the weighted sum is then a
-    matrix-vector product of the values viewed as ``[B, T]``. Returns None otherwise.
+    ``[B, 1]`` weights against ``[B, T]`` values give ``(B, T)``: the weighted sum is then a
+    weighted sum of row sums. Returns None otherwise.
     """
     if len(weights_shape) != len(values_shape):
         return None
@@ -44,7 +46,7 @@ def _leading_block(weights_shape: Sequence[int], values_shape: Sequence[int]) ->
         lead -= 1
     if lead == len(weights_shape) or tuple(weights_shape[:lead]) != tuple(values_shape[:lead]):
         return None
-    return math.prod(weights_shape[:lead])
+    return math.prod(weights_shape[:lead]), math.prod(values_shape[lead:])
 
 
 def weighted_total(xp: Namespace, values: Array, weights: Array) -> Array:
@@ -55,9 +57,10 @@ def weighted_total(xp: Namespace, values: Array, weights: Array) -> Array:
     """
     if weights.ndim == 0:
         return xp.sum(values) * weights
-    rows = _leading_block(weights.shape, values.shape)
-    if rows is not None and values.ndim > 1:
-        per_row = xp.sum(xp.reshape(values, (rows, -1)), axis=1)
+    block = _leading_block(weights.shape, values.shape)
+    if block is not None and values.ndim > 1:
+        rows, columns = block
+        per_row = xp.sum(xp.reshape(values, (rows, columns)), axis=1)
         return xp.sum(per_row * xp.reshape(weights, (rows,)))
     return xp.sum(values * weights)
 

@@ -138,7 +138,7 @@ def compute_average_loss(
     else:
         denominator = _global_batch_size(xp, global_batch_size, values, dtype)
     total = xp.sum(values) if weights is None else weighted_total(xp, values, weights)
-    return ns.astype(xp, divide_no_nan(xp, total, denominator), result_dtype)
+    return ns.finish(xp, divide_no_nan(xp, total, denominator), result_dtype)
 
 
 def scale_regularization_loss(regularization_loss: Any) -> Any:
@@ -176,4 +176,4 @@ def scale_regularization_loss(regularization_loss: Any) -> Any:
     values = ns.as_array(xp, regularization_loss, name="regularization_loss")
     result_dtype, dtype = ns.loss_dtypes(xp, values, name="regularization_loss")
     total = xp.sum(ns.astype(xp, values, dtype))
-    return ns.astype(xp, total / replicas, result_dtype)
+    return ns.finish(xp, total / replicas, result_dtype)

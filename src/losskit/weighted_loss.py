@@ -99,7 +99,7 @@ def compute_weighted_loss(
             else:  # SUM_BY_NONZERO_WEIGHTS
                 denominator = xp.astype(xp.count_nonzero(weight), dtype) * repeats
             loss = divide_no_nan(xp, weighted, denominator)
-    loss = ns.astype(xp, loss, result_dtype)
+    loss = ns.finish(xp, loss, result_dtype)
     if loss_collection:
         record(loss, loss_collection)
     return loss
