@@ -1,4 +1,4 @@
-"""The one `xp` fixture: the core suite runs on NumPy, PyTorch, JAX (jitted) and array-api-strict."""
+"""The one `xp` fixture: the core suite on NumPy, PyTorch, JAX (jitted) and array-api-strict."""
 
 from __future__ import annotations
 
@@ -28,5 +28,3 @@ def xp(request: pytest.FixtureRequest) -> Backend:
     # No importorskip: the test environment has every backend, and a missing one must fail.
     module = importlib.import_module("jax.numpy" if name == "jax" else name)
     return Backend(name, module)
-
-

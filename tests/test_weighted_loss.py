@@ -101,6 +101,7 @@ def test_negative_weights(xp: Backend, reduction, expected) -> None:
     assert_close(xp.numpy(got), expected)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 @pytest.mark.parametrize("reduction", [r for r in REDUCTIONS if r != "none"])
 def test_zero_weights_give_zero_not_nan(xp: Backend, reduction) -> None:
     losses = xp.asarray([1.0, np.inf, 3.0])
@@ -142,9 +143,7 @@ def test_floating_dtype_is_kept(xp: Backend, dtype, reduction) -> None:
     # the oracle sees the inputs as rounded to `dtype`
     rounded = xp.numpy(xp.asarray(losses, dtype)).astype(np.float64)
     weights_rounded = weights.astype(np.float64)
-    assert_close(
-        xp.numpy(got), oracle(rounded, weights_rounded, reduction), rtol=TOLERANCE[dtype]
-    )
+    assert_close(xp.numpy(got), oracle(rounded, weights_rounded, reduction), rtol=TOLERANCE[dtype])
 
 
 def test_float16_accumulates_in_float32(xp: Backend) -> None:
@@ -195,8 +194,8 @@ def test_gradients_flow_into_losses_and_weights(xp: Backend, reduction) -> None:
     losses, weights = rng.normal(size=(3, 4)), rng.uniform(0.5, 2.0, size=(3, 1))
     weights[1, 0] = 0.0
 
-    def loss(l, w):
-        return compute_weighted_loss(l, w, reduction=reduction)
+    def loss(values, w):
+        return compute_weighted_loss(values, w, reduction=reduction)
 
     d_losses, d_weights = xp.grad(loss, xp.asarray(losses), xp.asarray(weights))
     # d/dl_ij = w_i / D ; d/dw_i = sum_j l_ij / D - S * dD/dw_i / D**2
@@ -221,8 +220,8 @@ def test_gradient_is_zero_when_the_denominator_is_zero(xp: Backend) -> None:
     if not xp.has_autograd:
         pytest.skip("no autograd")
 
-    def loss(l, w):
-        return compute_weighted_loss(l, w, reduction="weighted_mean")
+    def loss(values, w):
+        return compute_weighted_loss(values, w, reduction="weighted_mean")
 
     d_losses, d_weights = xp.grad(loss, xp.asarray([1.0, 2.0]), xp.asarray([0.0, 0.0]))
     assert_close(d_losses, [0.0, 0.0])
@@ -238,11 +237,22 @@ def test_auto_is_sum_over_batch_size_on_one_replica(xp: Backend) -> None:
         assert_close(xp.numpy(compute_weighted_loss(losses, weights, reduction="auto")), 0.75)
 
 
-@pytest.mark.parametrize("reduction", ["auto", "sum_over_batch_size", "weighted_mean",
-                                       "sum_by_nonzero_weights", "mean_with_sample_weight"])
+@pytest.mark.parametrize(
+    "reduction",
+    [
+        "auto",
+        "sum_over_batch_size",
+        "weighted_mean",
+        "sum_by_nonzero_weights",
+        "mean_with_sample_weight",
+    ],
+)
 def test_local_means_refused_with_several_replicas(reduction) -> None:
-    with losskit.distribute.replica_context(2), pytest.raises(
-        ValueError, match=r"divides by the local batch.*2 replicas.*compute_average_loss"
+    with (
+        losskit.distribute.replica_context(2),
+        pytest.raises(
+            ValueError, match=r"divides by the local batch.*2 replicas.*compute_average_loss"
+        ),
     ):
         compute_weighted_loss(np.ones(4), reduction=reduction)
 

@@ -5,16 +5,17 @@ or one concept each.
 """
 
 from losskit import distribute
-from losskit.average_loss import compute_average_loss
-from losskit.average_loss import scale_regularization_loss
-from losskit.loss_collections import LOSSES
-from losskit.loss_collections import REGULARIZATION_LOSSES
-from losskit.loss_collections import LossCollections
-from losskit.loss_collections import add_loss
-from losskit.loss_collections import clear_losses
-from losskit.loss_collections import collect_losses
-from losskit.loss_collections import get_losses
-from losskit.loss_collections import get_total_loss
+from losskit.average_loss import compute_average_loss, scale_regularization_loss
+from losskit.loss_collections import (
+    LOSSES,
+    REGULARIZATION_LOSSES,
+    LossCollections,
+    add_loss,
+    clear_losses,
+    collect_losses,
+    get_losses,
+    get_total_loss,
+)
 from losskit.reduction import Reduction
 from losskit.weighted_loss import compute_weighted_loss
 

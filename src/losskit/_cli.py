@@ -22,7 +22,7 @@ def _namespaces() -> list[tuple[str, Any]]:
     """(label, array-API namespace or None if the library is not installed)."""
     import array_api_compat
 
-    found = []
+    found: list[tuple[str, Any]] = []
     for label, module in _BACKENDS:
         try:
             library = importlib.import_module(module)
@@ -35,7 +35,7 @@ def _namespaces() -> list[tuple[str, Any]]:
 
 def _matches(expected: Any, got: Any) -> bool:
     if isinstance(expected, str) or isinstance(got, str):
-        return expected == got
+        return bool(expected == got)
     want = expected if isinstance(expected, tuple) else (expected,)
     have = got if isinstance(got, tuple) else (got,)
     return len(want) == len(have) and all(

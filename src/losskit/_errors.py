@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 
 def describe(value: Any) -> str:
     """A short, unambiguous rendering of a received value for an error message."""
+    if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        return repr(value)  # np.float64(5.0), array(5.): the value is the useful part
     shape = getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)
     if shape is not None and dtype is not None:

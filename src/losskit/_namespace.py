@@ -22,6 +22,12 @@ Array = Any
 Namespace = ModuleType
 
 _NAMESPACE_BY_TYPE: dict[type, Namespace] = {}
+_NUMPY: Namespace = array_api_compat.array_namespace(np.empty(0))
+
+
+def is_python_number(value: Any) -> bool:
+    """A Python int or float (not bool): kept as a Python number, never made an array."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def is_host_value(value: Any) -> bool:
@@ -29,17 +35,29 @@ def is_host_value(value: Any) -> bool:
     return isinstance(value, (numbers.Number, np.ndarray, np.generic))
 
 
+def _library(value: Any) -> str:
+    """The top-level package that defines ``type(value)``: 'torch', 'jax', 'numpy', ..."""
+    return type(value).__module__.partition(".")[0]
+
+
 def _framework_namespace(value: Any) -> Namespace | None:
     """The namespace of a non-NumPy array-API array, or None for anything else."""
-    if is_host_value(value) or isinstance(value, (str, bytes)):
-        return None
     kind = type(value)
     cached = _NAMESPACE_BY_TYPE.get(kind)
     if cached is not None:
         return cached
-    if not array_api_compat.is_array_api_obj(value):
+    if is_host_value(value) or isinstance(value, (str, bytes)):
         return None
-    xp = array_api_compat.array_namespace(value)
+    if _library(value) == "torch":
+        # A plain import, not array_api_compat's lookup: TorchDynamo traces an import but
+        # warns on the lru_cache-wrapped helpers behind `array_namespace`.
+        import array_api_compat.torch as torch_namespace
+
+        xp: Namespace = torch_namespace
+    elif array_api_compat.is_array_api_obj(value):
+        xp = array_api_compat.array_namespace(value)
+    else:
+        return None
     _NAMESPACE_BY_TYPE[kind] = xp
     return xp
 
@@ -77,9 +95,7 @@ def namespace(*values: Any, names: Sequence[str] = ()) -> Namespace:
                     f"`{chosen_name}` ({chosen.__name__}), received {describe(value)}. "
                     "Convert one of them so that both come from one array library."
                 )
-    if chosen is None:
-        return array_api_compat.array_namespace(np.empty(0))
-    return chosen
+    return _NUMPY if chosen is None else chosen
 
 
 def is_numpy_namespace(xp: Namespace) -> bool:
@@ -204,7 +220,8 @@ def host_scalar(array: Array) -> float | None:
     an array-api-strict array can; anything else (GPU arrays, tracers, unknown libraries)
     returns None, and the caller skips its value check rather than force a sync.
     """
-    if array_api_compat.is_torch_array(array):
+    library = _library(array)
+    if library == "torch":
         import torch
 
         if torch.compiler.is_compiling() or array.device.type != "cpu":
@@ -212,7 +229,7 @@ def host_scalar(array: Array) -> float | None:
         if type(array) is not torch.Tensor and not isinstance(array, torch.nn.Parameter):
             return None  # FakeTensor and other tracing subclasses
         return float(array.detach().item())
-    if array_api_compat.is_jax_array(array):
+    if library in ("jax", "jaxlib"):
         import jax
 
         if isinstance(array, jax.core.Tracer):
@@ -220,6 +237,6 @@ def host_scalar(array: Array) -> float | None:
         if any(device.platform != "cpu" for device in array.devices()):
             return None
         return float(np.asarray(array))
-    if type(array).__module__.startswith("array_api_strict"):
+    if library == "array_api_strict":
         return float(array)
     return None

@@ -119,8 +119,11 @@ def compute_average_loss(
             )
         )
     values = ns.astype(xp, values, dtype)
-    weights = None
-    if sample_weight is not None:
+    if sample_weight is None:
+        total = xp.sum(values)
+    elif ns.is_python_number(sample_weight):
+        total = xp.sum(values) * float(sample_weight)
+    else:
         weights = ns.as_array(xp, sample_weight, name="sample_weight", like=values)
         ns.check_weight_dtype(xp, weights, name="sample_weight")
         weights = fix_weight_rank(
@@ -130,6 +133,7 @@ def compute_average_loss(
             values_name="per_example_loss",
             weights_name="sample_weight",
         )
+        total = weighted_total(xp, values, weights)
     if global_batch_size is None:
         replicas = require_replica_context(
             "compute_average_loss", bypass="pass `global_batch_size` explicitly"
@@ -137,7 +141,6 @@ def compute_average_loss(
         denominator: Any = values.shape[0] * replicas
     else:
         denominator = _global_batch_size(xp, global_batch_size, values, dtype)
-    total = xp.sum(values) if weights is None else weighted_total(xp, values, weights)
     return ns.finish(xp, divide_no_nan(xp, total, denominator), result_dtype)
 
 

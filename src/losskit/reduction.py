@@ -112,7 +112,7 @@ class Reduction(str, enum.Enum, metaclass=_ReductionMeta):
         return tuple(member.value for member in cls)
 
     @classmethod
-    def keys(cls) -> tuple[str | None, ...]:
+    def accepted_keys(cls) -> tuple[str | None, ...]:
         """Every accepted key: the canonical values and the TF1 and Keras 3 aliases."""
         return (*cls.all(), *_ALIASES)
 
@@ -129,7 +129,8 @@ class Reduction(str, enum.Enum, metaclass=_ReductionMeta):
             return cls(key)
         suggestion = ""
         if isinstance(key, str):
-            close = difflib.get_close_matches(key.lower(), [k for k in cls.keys() if k], n=1)
+            known = [k for k in cls.accepted_keys() if k]
+            close = difflib.get_close_matches(key.lower(), known, n=1)
             if close:
                 suggestion = f" Did you mean {close[0]!r}?"
         accepted = ", ".join(repr(k) for k in cls.all())

@@ -75,31 +75,49 @@ def compute_weighted_loss(
     xp = ns.namespace(losses, weights, names=("losses", "weights"))
     member = resolve(reduction, num_replicas=num_replicas_in_sync())
     values = ns.as_array(xp, losses, name="losses")
-    weight = ns.as_array(xp, weights, name="weights", like=values)
     result_dtype, dtype = ns.loss_dtypes(xp, values, name="losses")
-    ns.check_weight_dtype(xp, weight, name="weights")
-    check_same_rank_weights(values.shape, weight.shape, values="losses", weights="weights")
     values = ns.astype(xp, values, dtype)
-    weight = ns.astype(xp, weight, dtype)
-
-    if member is Reduction.NONE:
-        loss = values * weight
+    if ns.is_python_number(weights):
+        loss = _scalar_weighted(xp, values, float(weights), member)
     else:
-        weighted = weighted_total(xp, values, weight)
-        if member is Reduction.SUM:
-            loss = weighted
-        elif member is Reduction.SUM_OVER_BATCH_SIZE:
-            loss = divide_no_nan(xp, weighted, size(values.shape))
-        elif member is Reduction.MEAN_WITH_SAMPLE_WEIGHT:
-            loss = divide_no_nan(xp, weighted, xp.sum(weight))
-        else:
-            repeats = broadcast_factor(values.shape, weight.shape)
-            if member is Reduction.WEIGHTED_MEAN:
-                denominator = xp.sum(weight) * repeats
-            else:  # SUM_BY_NONZERO_WEIGHTS
-                denominator = xp.astype(xp.count_nonzero(weight), dtype) * repeats
-            loss = divide_no_nan(xp, weighted, denominator)
+        weight = ns.as_array(xp, weights, name="weights", like=values)
+        ns.check_weight_dtype(xp, weight, name="weights")
+        check_same_rank_weights(values.shape, weight.shape, values="losses", weights="weights")
+        loss = _array_weighted(xp, values, ns.astype(xp, weight, dtype), member)
     loss = ns.finish(xp, loss, result_dtype)
     if loss_collection:
         record(loss, loss_collection)
     return loss
+
+
+def _scalar_weighted(xp: ns.Namespace, values: Any, weight: float, member: Reduction) -> Any:
+    """A Python-number weight: every denominator is a Python number (no device work)."""
+    if member is Reduction.NONE:
+        return values * weight
+    weighted = xp.sum(values) if weight == 1.0 else xp.sum(values) * weight
+    count = size(values.shape)
+    denominator = {
+        Reduction.SUM: 1,
+        Reduction.SUM_OVER_BATCH_SIZE: count,
+        Reduction.MEAN_WITH_SAMPLE_WEIGHT: weight,
+        Reduction.WEIGHTED_MEAN: weight * count,
+        Reduction.SUM_BY_NONZERO_WEIGHTS: count if weight != 0 else 0,  # NaN counts, as in TF
+    }[member]
+    return weighted if denominator == 1 else divide_no_nan(xp, weighted, denominator)
+
+
+def _array_weighted(xp: ns.Namespace, values: Any, weight: Any, member: Reduction) -> Any:
+    if member is Reduction.NONE:
+        return values * weight
+    weighted = weighted_total(xp, values, weight)
+    if member is Reduction.SUM:
+        return weighted
+    if member is Reduction.SUM_OVER_BATCH_SIZE:
+        return divide_no_nan(xp, weighted, size(values.shape))
+    if member is Reduction.MEAN_WITH_SAMPLE_WEIGHT:
+        return divide_no_nan(xp, weighted, xp.sum(weight))
+    repeats = broadcast_factor(values.shape, weight.shape)
+    if member is Reduction.WEIGHTED_MEAN:
+        return divide_no_nan(xp, weighted, xp.sum(weight) * repeats)
+    nonzero = xp.astype(xp.count_nonzero(weight), weight.dtype)
+    return divide_no_nan(xp, weighted, nonzero * repeats)  # SUM_BY_NONZERO_WEIGHTS

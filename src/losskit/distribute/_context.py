@@ -35,6 +35,14 @@ class DistributionContext:
     Attributes:
         num_replicas: replicas that run the step in sync and whose gradients are summed.
         replica_id: this replica's index, or None in cross-replica context.
+
+    Example:
+        >>> from losskit.distribute import replica_context
+        >>> with replica_context(4, replica_id=1) as context:
+        ...     context
+        DistributionContext(num_replicas=4, replica_id=1)
+        >>> context.in_cross_replica_context
+        False
     """
 
     num_replicas: int
@@ -72,9 +80,9 @@ def _entered(context: DistributionContext) -> Iterator[DistributionContext]:
         _STATE.stack.pop()
 
 
-def replica_context(num_replicas: int, *, replica_id: int = 0) -> contextlib.AbstractContextManager[
-    DistributionContext
-]:
+def replica_context(
+    num_replicas: int, *, replica_id: int = 0
+) -> contextlib.AbstractContextManager[DistributionContext]:
     """Run the enclosed code as replica ``replica_id`` of ``num_replicas`` (sum of gradients).
 
     This is the in-process model of the body of TensorFlow's ``strategy.run``: inside it,
@@ -110,9 +118,9 @@ def replica_context(num_replicas: int, *, replica_id: int = 0) -> contextlib.Abs
     return _entered(DistributionContext(count, int(replica_id)))
 
 
-def cross_replica_context(num_replicas: int) -> contextlib.AbstractContextManager[
-    DistributionContext
-]:
+def cross_replica_context(
+    num_replicas: int,
+) -> contextlib.AbstractContextManager[DistributionContext]:
     """The in-process model of TensorFlow's ``with strategy.scope():`` outside ``run``.
 
     Per-replica calls (``compute_average_loss`` without ``global_batch_size``,
@@ -133,13 +141,31 @@ def cross_replica_context(num_replicas: int) -> contextlib.AbstractContextManage
 
 
 def get_context() -> DistributionContext | None:
-    """The innermost active context, or None outside every context (one replica)."""
+    """The innermost active context, or None outside every context (one replica).
+
+    Example:
+        >>> from losskit.distribute import cross_replica_context, get_context
+        >>> get_context() is None
+        True
+        >>> with cross_replica_context(2):
+        ...     get_context().in_cross_replica_context
+        True
+    """
     stack = _STATE.stack
     return stack[-1] if stack else None
 
 
 def num_replicas_in_sync() -> int:
-    """The replica count of the innermost context; 1 outside every context."""
+    """The replica count of the innermost context; 1 outside every context.
+
+    Example:
+        >>> from losskit.distribute import num_replicas_in_sync, replica_context
+        >>> with replica_context(8):
+        ...     num_replicas_in_sync()
+        8
+        >>> num_replicas_in_sync()
+        1
+    """
     stack = _STATE.stack
     return stack[-1].num_replicas if stack else 1
 
@@ -151,8 +177,7 @@ def require_replica_context(caller: str, *, bypass: str = "") -> int:
         return 1
     if context.in_cross_replica_context:
         fix = (
-            "Call it inside `losskit.distribute.replica_context(...)`, i.e. in the per-replica "
-            "step"
+            "Call it inside `losskit.distribute.replica_context(...)`, i.e. in the per-replica step"
         )
         fix += f", or {bypass}." if bypass else "."
         raise RuntimeError(
