@@ -11,8 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from tests._helpers import Backend
+
+# Deterministic in CI (the same examples every run); HYPOTHESIS_PROFILE=explore searches more.
+settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True)
+settings.register_profile("explore", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def _backends() -> Iterator[Any]:
