@@ -120,3 +120,23 @@ def test_first_call_inside_torch_compile_is_clean() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "3.0"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: compute_weighted_loss(x, np.ones((4, 1)), reduction="weighted_mean"),
+        lambda x: compute_weighted_loss(x, reduction="none"),
+        lambda x: compute_average_loss(x, np.ones(4)),
+        lambda x: compute_average_loss(x, global_batch_size=torch.tensor(3.0, device="meta")),
+        scale_regularization_loss,
+    ],
+    ids=["cwl-numpy-weights", "cwl-none", "cal-numpy-weights", "cal-tensor-gbs", "srl"],
+)
+def test_results_stay_on_the_callers_device(call) -> None:
+    # torch's "meta" device stands in for an accelerator: a result that left the device, or
+    # a NumPy weight converted onto the wrong one, would fail here.
+    losses = torch.ones(4, 3, device="meta", dtype=torch.float16)
+    result = call(losses)
+    assert result.device.type == "meta"
+    assert result.dtype == torch.float16
