@@ -9,6 +9,8 @@ from pathlib import Path
 
 import losskit
 import losskit.distribute
+import losskit.regularizers
+import losskit.serialization
 
 API = {
     "losskit": [
@@ -24,7 +26,10 @@ API = {
         "distribute",
         "get_losses",
         "get_total_loss",
+        "register_serializable",
+        "regularizers",
         "scale_regularization_loss",
+        "serialization",
     ],
     "losskit.distribute": [
         "DistributionContext",
@@ -33,9 +38,33 @@ API = {
         "num_replicas_in_sync",
         "replica_context",
     ],
+    "losskit.regularizers": [
+        "L1",
+        "L1L2",
+        "L2",
+        "OrthogonalRegularizer",
+        "Regularizer",
+        "deserialize",
+        "get",
+        "l1",
+        "l1_l2",
+        "l2",
+        "orthogonal_regularizer",
+        "serialize",
+    ],
+    "losskit.serialization": [
+        "get_registered_name",
+        "get_registered_object",
+        "register_serializable",
+    ],
 }
 
-MODULES = {"losskit": losskit, "losskit.distribute": losskit.distribute}
+MODULES = {
+    "losskit": losskit,
+    "losskit.distribute": losskit.distribute,
+    "losskit.regularizers": losskit.regularizers,
+    "losskit.serialization": losskit.serialization,
+}
 
 
 def test_api_snapshot() -> None:

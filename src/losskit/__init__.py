@@ -5,18 +5,20 @@ or one concept each.
 """
 
 from losskit import distribute
-from losskit.average_loss import compute_average_loss, scale_regularization_loss
-from losskit.loss_collections import (
-    LOSSES,
-    REGULARIZATION_LOSSES,
-    LossCollections,
-    add_loss,
-    clear_losses,
-    collect_losses,
-    get_losses,
-    get_total_loss,
-)
+from losskit import regularizers
+from losskit import serialization
+from losskit.average_loss import compute_average_loss
+from losskit.average_loss import scale_regularization_loss
+from losskit.loss_collections import LOSSES
+from losskit.loss_collections import REGULARIZATION_LOSSES
+from losskit.loss_collections import LossCollections
+from losskit.loss_collections import add_loss
+from losskit.loss_collections import clear_losses
+from losskit.loss_collections import collect_losses
+from losskit.loss_collections import get_losses
+from losskit.loss_collections import get_total_loss
 from losskit.reduction import Reduction
+from losskit.serialization import register_serializable
 from losskit.weighted_loss import compute_weighted_loss
 
 __version__ = "0.1.0.dev0"
@@ -34,5 +36,8 @@ __all__ = [
     "distribute",
     "get_losses",
     "get_total_loss",
+    "register_serializable",
+    "regularizers",
     "scale_regularization_loss",
+    "serialization",
 ]
