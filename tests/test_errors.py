@@ -82,10 +82,11 @@ BAD_INPUTS = [
         r"inside a replica context with 2 replicas",
     ),
     (
-        "reduction-local-mean-cross",
-        _cross(lambda: compute_weighted_loss(ONES)),
+        "reduction-local-mean-replicas-default",
+        _in_replicas(lambda: compute_weighted_loss(ONES), replicas=3),
         ValueError,
-        r"'sum_by_nonzero_weights' divides by the local batch",
+        r"'sum_by_nonzero_weights' divides by the local batch, which is wrong inside a replica "
+        r"context with 3 replicas",
     ),
     # -------------------------------------------------------------- losses
     (

@@ -20,7 +20,7 @@ REDUCTIONS = [
 
 
 def oracle(losses: np.ndarray, weights: np.ndarray, reduction: str) -> np.ndarray:
-    """TF1's definitions, spelled out in float64 with explicit broadcasting."""
+    """TF1's (and Keras 3's) definitions, spelled out in float64 with explicit broadcasting."""
     losses = np.asarray(losses, np.float64)
     weights = np.asarray(weights, np.float64)
     broadcast = np.broadcast_to(weights, losses.shape)
@@ -33,7 +33,8 @@ def oracle(losses: np.ndarray, weights: np.ndarray, reduction: str) -> np.ndarra
         "sum_over_batch_size": float(losses.size),
         "weighted_mean": broadcast.sum(),
         "sum_by_nonzero_weights": float(np.count_nonzero(broadcast)),
-        "mean_with_sample_weight": weights.sum(),
+        # Keras 3: unbroadcast weights; a scalar weights every element (deviations.md)
+        "mean_with_sample_weight": weights.sum() if weights.ndim else broadcast.sum(),
     }[reduction]
     return np.float64(0.0) if denominator == 0 else np.float64(total / denominator)
 
@@ -255,6 +256,22 @@ def test_local_means_refused_with_several_replicas(reduction) -> None:
         ),
     ):
         compute_weighted_loss(np.ones(4), reduction=reduction)
+
+
+def test_local_means_allowed_in_cross_replica_context() -> None:
+    # code in cross-replica context runs once for all replicas: no gradient is summed
+    with losskit.distribute.cross_replica_context(4):
+        got = compute_weighted_loss(np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 1.0]))
+    assert_close(got, 2.0)
+
+
+@pytest.mark.parametrize("weights", [1.0, 2.5, np.array(2.5)], ids=["default", "python", "0-d"])
+def test_mean_with_sample_weight_scalar_weights_every_element(xp: Backend, weights) -> None:
+    # Keras 3 divides by a bare scalar weight (its mean becomes a sum); losskit by w * count
+    losses = xp.asarray([1.0, 2.0, 3.0, 4.0])
+    weights = weights if isinstance(weights, float) else xp.asarray(weights)
+    got = xp.run(compute_weighted_loss, losses, weights, reduction="mean_with_sample_weight")
+    assert_close(xp.numpy(got), 2.5)
 
 
 @pytest.mark.parametrize("reduction", ["sum", "none"])

@@ -31,37 +31,15 @@ def broadcast_factor(values_shape: Sequence[int], weights_shape: Sequence[int]) 
     return factor
 
 
-def _leading_block(
-    weights_shape: Sequence[int], values_shape: Sequence[int]
-) -> tuple[int, int] | None:
-    """If the weights vary only along leading axes, the values as a ``(rows, columns)`` matrix.
-
-    ``[B, 1]`` weights against ``[B, T]`` values give ``(B, T)``: the weighted sum is then a
-    weighted sum of row sums. Returns None otherwise.
-    """
-    if len(weights_shape) != len(values_shape):
-        return None
-    lead = len(weights_shape)
-    while lead > 0 and weights_shape[lead - 1] == 1:
-        lead -= 1
-    if lead == len(weights_shape) or tuple(weights_shape[:lead]) != tuple(values_shape[:lead]):
-        return None
-    return math.prod(weights_shape[:lead]), math.prod(values_shape[lead:])
-
-
-def weighted_total(xp: Namespace, values: Array, weights: Array) -> Array:
+def weighted_total(xp: Namespace, values: Array, weights: Array | float) -> Array:
     """``sum(values * weights)`` for weights that broadcast to ``values.shape``.
 
-    Scalar weights and weights that vary only along leading axes (per-example or
-    per-sequence weights) avoid materialising the full product.
+    Always the sum of the products, as TensorFlow computes it: factoring a weight out of
+    the sum (``sum(values) * w``) changes IEEE results (an intermediate overflow, an empty
+    sum times a NaN weight, ``0 * inf``).
     """
-    if weights.ndim == 0:
-        return xp.sum(values) * weights
-    block = _leading_block(weights.shape, values.shape)
-    if block is not None and values.ndim > 1:
-        rows, columns = block
-        per_row = xp.sum(xp.reshape(values, (rows, columns)), axis=1)
-        return xp.sum(per_row * xp.reshape(weights, (rows,)))
+    if isinstance(weights, float) and weights == 1.0:
+        return xp.sum(values)
     return xp.sum(values * weights)
 
 

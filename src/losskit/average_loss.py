@@ -122,7 +122,7 @@ def compute_average_loss(
     if sample_weight is None:
         total = xp.sum(values)
     elif ns.is_python_number(sample_weight):
-        total = xp.sum(values) * float(sample_weight)
+        total = weighted_total(xp, values, float(sample_weight))
     else:
         weights = ns.as_array(xp, sample_weight, name="sample_weight", like=values)
         ns.check_weight_dtype(xp, weights, name="sample_weight")

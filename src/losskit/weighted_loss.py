@@ -7,7 +7,7 @@ from typing import Any
 from losskit import _namespace as ns
 from losskit._shapes import check_same_rank_weights
 from losskit._sums import broadcast_factor, divide_no_nan, size, weighted_total
-from losskit.distribute._context import num_replicas_in_sync
+from losskit.distribute._context import summing_replicas
 from losskit.loss_collections import LOSSES, record
 from losskit.reduction import Reduction, ReductionLike, resolve
 
@@ -73,7 +73,7 @@ def compute_weighted_loss(
         array([1., 0., 6., 0.])
     """
     xp = ns.namespace(losses, weights, names=("losses", "weights"))
-    member = resolve(reduction, num_replicas=num_replicas_in_sync())
+    member = resolve(reduction, num_replicas=summing_replicas())
     values = ns.as_array(xp, losses, name="losses")
     result_dtype, dtype = ns.loss_dtypes(xp, values, name="losses")
     values = ns.astype(xp, values, dtype)
@@ -94,12 +94,14 @@ def _scalar_weighted(xp: ns.Namespace, values: Any, weight: float, member: Reduc
     """A Python-number weight: every denominator is a Python number (no device work)."""
     if member is Reduction.NONE:
         return values * weight
-    weighted = xp.sum(values) if weight == 1.0 else xp.sum(values) * weight
+    weighted = weighted_total(xp, values, weight)
     count = size(values.shape)
     denominator = {
         Reduction.SUM: 1,
         Reduction.SUM_OVER_BATCH_SIZE: count,
-        Reduction.MEAN_WITH_SAMPLE_WEIGHT: weight,
+        # A scalar weights every element: both weighted means divide by weight * count (Keras 3
+        # divides by the bare scalar, turning its mean into a sum; see docs/deviations.md).
+        Reduction.MEAN_WITH_SAMPLE_WEIGHT: weight * count,
         Reduction.WEIGHTED_MEAN: weight * count,
         Reduction.SUM_BY_NONZERO_WEIGHTS: count if weight != 0 else 0,  # NaN counts, as in TF
     }[member]
@@ -114,9 +116,11 @@ def _array_weighted(xp: ns.Namespace, values: Any, weight: Any, member: Reductio
         return weighted
     if member is Reduction.SUM_OVER_BATCH_SIZE:
         return divide_no_nan(xp, weighted, size(values.shape))
-    if member is Reduction.MEAN_WITH_SAMPLE_WEIGHT:
-        return divide_no_nan(xp, weighted, xp.sum(weight))
     repeats = broadcast_factor(values.shape, weight.shape)
+    if member is Reduction.MEAN_WITH_SAMPLE_WEIGHT:
+        # Keras 3: the weights as given, not broadcast, except that a scalar weights every
+        # element (as with a Python-number weight)
+        return divide_no_nan(xp, weighted, xp.sum(weight) * (repeats if weight.ndim == 0 else 1))
     if member is Reduction.WEIGHTED_MEAN:
         return divide_no_nan(xp, weighted, xp.sum(weight) * repeats)
     nonzero = xp.astype(xp.count_nonzero(weight), weight.dtype)

@@ -156,7 +156,10 @@ def _cwl(case: Case) -> Parts:
         "sum_over_batch_size": float(values.size),
         "weighted_mean": float(broadcast_weights.sum()),
         "sum_by_nonzero_weights": float(np.count_nonzero(broadcast_weights)),
-        "mean_with_sample_weight": float(weights.sum()),  # the weights as given
+        # the weights as given; a scalar weights every element (`mean-with-scalar-weight`)
+        "mean_with_sample_weight": float(
+            weights.sum() if weights.ndim else broadcast_weights.sum()
+        ),
     }[reduction]
     return Parts(terms, denominator, dtype)
 

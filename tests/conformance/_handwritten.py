@@ -1,6 +1,7 @@
 """Hand-written cases: tf-semantics.md section 6, and one or more cases per deviation row.
 
-Also the cases that pin the differences no row explains (see ``deviations.KNOWN_MISMATCHES``).
+Also the cases that pinned differences no row explained (see ``deviations.KNOWN_MISMATCHES``),
+kept as regression cases now that losskit matches TensorFlow on them.
 """
 
 from __future__ import annotations
@@ -483,6 +484,17 @@ def _deviation_cases() -> Iterator[Case]:
         reduction="mean_with_sample_weight",
         tf_reduction="mean_with_sample_weight",
     )
+    # mean-with-scalar-weight: Keras 3 divides by the bare scalar (a sum); losskit by w * n
+    for name, weight in (("python", python(2.0)), ("0d", array(2.0, f32))):
+        yield Case(
+            f"h-cwl-mean_with_sample_weight-scalar-{name}",
+            "cwl",
+            "keras3",
+            array(L4, f32),
+            weight,
+            reduction="mean_with_sample_weight",
+            tf_reduction="mean_with_sample_weight",
+        )
     yield Case(
         "h-cwl-f32-full-weight-no-overflow",
         "cwl",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.conformance._float64_oracle import CANONICAL, parts
+from tests.conformance._float64_oracle import CANONICAL
 from tests.conformance._model import (
     FLOATS,
     INTEGERS,
@@ -179,6 +179,18 @@ def distributed_local_means(case: Case) -> bool:
     return case.api == "cwl" and replicated and _divides(case)
 
 
+def mean_with_scalar_weight(case: Case) -> bool:
+    """Keras 3 divides `mean_with_sample_weight` by a scalar weight itself; losskit by
+    weight * count (a scalar weights every element)."""
+    if case.api != "cwl" or CANONICAL.get(case.reduction) != "mean_with_sample_weight":
+        return False
+    return (
+        case.weights is not None
+        and case.weights.kind != "none"
+        and (case.weights.kind == "python" or case.weights.host().ndim == 0)
+    )
+
+
 def reduction_keys(case: Case) -> bool:
     """A key TF1 refuses (tf.keras / Keras 3 spelling) that losskit reads."""
     tf1_values = set(TF1_KEYS.values())
@@ -217,6 +229,7 @@ PREDICATES: dict[str, Callable[[Case], bool]] = {
     "python-values": python_values,
     "complex-losses": complex_losses,
     "distributed-local-means": distributed_local_means,
+    "mean-with-scalar-weight": mean_with_scalar_weight,
     "reduction-keys": reduction_keys,
     "error-types": error_types,
     "traced-batch-size-check": traced_batch_size_check,
@@ -232,86 +245,16 @@ def applicable(case: Case) -> list[str]:
     return [name for name, predicate in PREDICATES.items() if predicate(case)]
 
 
-KNOWN_MISMATCHES: dict[str, str] = {
-    "cross-replica-cwl": (
-        "losskit bug or missing deviation: compute_weighted_loss raises for dividing "
-        "reductions in cross_replica_context(n > 1) (message says 'replica context'); TF "
-        "computes the mean and the `distributed-local-means` row covers replica_context only"
-    ),
-    "unweighted-mean-with-sample-weight": (
-        "losskit bug or missing deviation: compute_weighted_loss(losses, "
-        "reduction='mean_with_sample_weight') without weights divides by the default weight "
-        "1.0 and returns the sum; Keras 3 (whose key this is) returns the mean over elements"
-    ),
-    "factored-weights": (
-        "losskit bug: weighted_total computes sum(losses) * w for scalar or per-row weights, "
-        "not sum(losses * w) as TF does; in IEEE arithmetic that overflows ([3e38, 3e38] * 0.5 "
-        "gives inf, TF 3e38) and turns an empty row times a NaN weight into NaN (TF: 0)"
-    ),
-}
+KNOWN_MISMATCHES: dict[str, str] = {}
 """Differences no row explains: the affected cases are strict xfails until losskit changes."""
 
 
-def _leading_rows(weights: tuple[int, ...], values: tuple[int, ...]) -> tuple[int, int] | None:
-    """(rows, columns) if the weights vary only along leading axes of the values."""
-    if len(weights) != len(values) or len(values) < 2:
-        return None
-    lead = len(weights)
-    while lead > 0 and weights[lead - 1] == 1:
-        lead -= 1
-    if lead == len(weights) or weights[:lead] != values[:lead]:
-        return None
-    return int(np.prod(weights[:lead])), int(np.prod(values[lead:]))
-
-
-def factored_weights_differ(case: Case) -> bool:
-    """TF's sum(l * w) and the factored sum(l) * w differ in finiteness for this input.
-
-    Simulated in the accumulation dtype (float32 for float16/bfloat16/float32), only for
-    scalar weights and weights that vary along leading axes, where losskit factors them out.
-    """
-    if case.api not in ("cwl", "cal") or case.weights is None or case.weights.kind == "none":
-        return False
-    if case.losses.kind == "none" or _dtype(case.losses) not in (*FLOATS, *INTEGERS):
-        return False
-    if _dtype(case.weights) not in (*FLOATS, *INTEGERS, "bool"):
-        return False
-    values = case.losses.host().astype(np.float64)
-    weights = case.weights.host().astype(np.float64)
-    if case.api == "cal":
-        if values.ndim == 0 or _weights_shape_after_fixup(case)[0] != "ok":
-            return False
-        fixed = tf2_weight_shape(values.shape, weights.shape)
-        assert fixed is not None
-        weights = weights.reshape(fixed)
-    elif weights.ndim and broadcast(values.shape, weights.shape) != values.shape:
-        return False
-    acc = np.float64 if _dtype(case.losses) == "float64" or _is_integer(case) else np.float32
-    values, weights = values.astype(acc), weights.astype(acc)
-    with np.errstate(all="ignore"):
-        direct = np.sum(values * np.broadcast_to(weights, values.shape), dtype=acc)
-        if weights.ndim == 0:
-            factored = np.sum(values, dtype=acc) * weights
-        else:
-            block = _leading_rows(weights.shape, values.shape)
-            if block is None:
-                return False
-            rows, columns = block
-            per_row = np.sum(values.reshape(rows, columns), axis=1, dtype=acc)
-            factored = np.sum(per_row * weights.reshape(rows), dtype=acc)
-    return bool(np.isnan(direct) != np.isnan(factored) or np.isinf(direct) != np.isinf(factored))
-
-
 def known_mismatch(case: Case) -> str | None:
-    """The :data:`KNOWN_MISMATCHES` key ``case`` runs into, if any."""
-    if case.api == "cwl" and case.context == "cross" and case.replicas > 1 and _divides(case):
-        return "cross-replica-cwl"
-    # Only against Keras 3 itself: under a deviation the oracle follows losskit's docs.
-    unweighted = case.weights is None and case.api == "cwl" and not applicable(case)
-    if unweighted and CANONICAL.get(case.reduction) == "mean_with_sample_weight":
-        return "unweighted-mean-with-sample-weight"
-    documented = parts(case)
-    # A zero denominator hides the numerator: the result is 0 either way.
-    if documented is not None and documented.denominator != 0 and factored_weights_differ(case):
-        return "factored-weights"
+    """The :data:`KNOWN_MISMATCHES` key ``case`` runs into, if any (none at present).
+
+    Mismatches found so far were fixed in losskit: weights factored out of the sum, dividing
+    reductions refused in cross-replica context, ``mean_with_sample_weight`` without weights
+    (now the row `mean-with-scalar-weight`).
+    """
+    del case
     return None

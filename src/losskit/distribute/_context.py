@@ -170,6 +170,15 @@ def num_replicas_in_sync() -> int:
     return stack[-1].num_replicas if stack else 1
 
 
+def summing_replicas() -> int:
+    """How many replicas' gradients are summed with this code's: the replica count inside a
+    replica context, 1 in cross-replica context (run once for all) and outside contexts."""
+    stack = _STATE.stack
+    if not stack or stack[-1].in_cross_replica_context:
+        return 1
+    return stack[-1].num_replicas
+
+
 def require_replica_context(caller: str, *, bypass: str = "") -> int:
     """The replica count, or a ``RuntimeError`` in cross-replica context (as TensorFlow)."""
     context = get_context()
