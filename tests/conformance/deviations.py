@@ -236,6 +236,18 @@ PREDICATES: dict[str, Callable[[Case], bool]] = {
     "eager-loss-collections": eager_loss_collections,
 }
 
+_KERAS = "tests/conformance/test_keras_regularizers.py"
+EXERCISED_BY: dict[str, str] = {
+    "regularizer-exact-factors": _KERAS,
+    "regularizer-factor-validation": _KERAS,
+    "regularizer-integer-inputs": _KERAS,
+    "orthogonal-single-row": _KERAS,
+    "unknown-regularizer-name": _KERAS,
+    "regularizer-unregistered-serialization": _KERAS,
+}
+"""Rows about other APIs than the three functions: the module that shows each difference
+against the real package (it must name the id)."""
+
 NOT_OBSERVABLE: dict[str, str] = {}
 """Table ids no case can show, with the reason. Every current row has a real case."""
 

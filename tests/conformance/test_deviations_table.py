@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from tests.conformance._cases import generated_cases, handwritten_cases
 from tests.conformance._float64_oracle import magnitude
 from tests.conformance._outcomes import from_tensorflow, really_differ, run_losskit
 from tests.conformance.deviations import (
+    EXERCISED_BY,
     NOT_OBSERVABLE,
     PREDICATES,
     applicable,
@@ -56,11 +58,22 @@ def test_every_deviation_is_exercised(tf_results: dict[str, Any]) -> None:
         if really_differ(got, tf, scale=magnitude(case)):
             for name in ids:
                 differing[name].append(case.id)
-    missing = sorted(set(table_rows()) - set(differing) - set(NOT_OBSERVABLE))
+    missing = sorted(
+        set(table_rows()) - set(differing) - set(NOT_OBSERVABLE) - set(EXERCISED_BY)
+    )
     assert not missing, (
         f"deviation ids with no case where TensorFlow and losskit differ: {missing}; add a "
         "case or list the id in deviations.NOT_OBSERVABLE with the reason"
     )
+
+
+def test_rows_exercised_elsewhere_are_named_there() -> None:
+    root = Path(__file__).resolve().parents[2]
+    for name, module in EXERCISED_BY.items():
+        assert name in table_rows(), f"EXERCISED_BY names {name!r}, not in the table"
+        path = root / module
+        assert path.is_file(), f"{module} (exercising {name!r}) does not exist"
+        assert f'"{name}"' in path.read_text(), f"{module} does not exercise {name!r}"
 
 
 def test_enough_generated_cases() -> None:

@@ -22,7 +22,10 @@ def check_factor(argument: str, value: object, default: float) -> float:
         return default
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(invalid(argument, "a non-negative, finite number", value))
-    factor = float(value)
+    try:
+        factor = float(value)
+    except OverflowError:  # an integer beyond float range (JSON allows any size)
+        factor = math.inf
     if not math.isfinite(factor) or factor < 0:
         raise ValueError(invalid(argument, "a non-negative, finite number", value))
     return factor

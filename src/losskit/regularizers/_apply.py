@@ -1,0 +1,143 @@
+"""``apply_regularization``: one regularizer (or a tree of them) over many parameter arrays.
+
+The leaves are grouped by regularizer; the built-in ``L1``, ``L2`` and ``L1L2`` are then
+computed for a whole group at once by :mod:`losskit.regularizers._fused` (one fused call per
+group where the backend has one), any other regularizer leaf by leaf.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from losskit import _namespace as ns
+from losskit._errors import describe
+from losskit.regularizers._fused import fused_penalty
+from losskit.regularizers._lookup import get
+from losskit.regularizers._penalties import L1, L1L2, L2
+
+__all__ = ["apply_regularization"]
+
+Path = tuple[Any, ...]
+
+
+def _is_leaf(value: Any) -> bool:
+    return not isinstance(value, (Mapping, list, tuple)) and (
+        hasattr(value, "shape") or isinstance(value, (int, float))
+    )
+
+
+def _leaves(tree: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
+    """(path, array) for every array of a nested dict / list / tuple, or of a JAX pytree."""
+    if tree is None:
+        return
+    if isinstance(tree, Mapping):
+        for key in tree:
+            yield from _leaves(tree[key], (*path, key))
+    elif isinstance(tree, (list, tuple)):
+        for index, item in enumerate(tree):
+            yield from _leaves(item, (*path, index))
+    elif _is_leaf(tree):
+        yield path, tree
+    elif "jax" in sys.modules:  # flax / equinox modules and other registered pytrees
+        import jax
+
+        flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+        for key_path, leaf in flat:
+            yield (*path, *key_path), leaf
+    else:
+        raise TypeError(
+            f"Invalid `weights`: expected an array or a dict, list or tuple of arrays, "
+            f"received {describe(tree)} at {_show(path)}."
+        )
+
+
+def _show(path: Path) -> str:
+    return "weights" + "".join(f"[{key!r}]" for key in path) if path else "weights"
+
+
+def _regularizer_for(spec: Any, path: Path) -> Any:
+    """The regularizer that a (possibly nested) mapping of regularizers assigns to ``path``."""
+    for depth, key in enumerate(path):
+        if not isinstance(spec, Mapping):
+            break
+        if key not in spec:
+            return None
+        spec = spec[key]
+        del depth
+    if isinstance(spec, Mapping):
+        raise ValueError(
+            f"Invalid `regularizer`: the mapping goes deeper than `weights` at {_show(path)}."
+        )
+    return get(spec)
+
+
+def _group_key(regularizer: Any) -> Any:
+    if isinstance(regularizer, (L1, L2, L1L2)):
+        return regularizer  # equal configs share a group (Regularizer.__eq__/__hash__)
+    return id(regularizer)
+
+
+def apply_regularization(regularizer: Any, weights: Any) -> Any:
+    r"""The total penalty of ``regularizer`` over every array in ``weights``.
+
+    TensorFlow 1's ``apply_regularization`` for a list, dict or pytree of parameters:
+    :math:`\sum_p R_p(w_p)`. ``regularizer`` is one regularizer for all arrays (anything
+    :func:`losskit.regularizers.get` accepts), or a mapping that mirrors the dicts of
+    ``weights``: its leaves give each sub-tree's regularizer, and a missing key or ``None``
+    leaves that sub-tree unregularized.
+
+    Built-in ``L1``, ``L2`` and ``L1L2`` penalties of many arrays are computed together
+    (PyTorch: ``torch._foreach_*`` kernels with a closed-form gradient; JAX: one jitted
+    reduction; NumPy: blocked BLAS dot products), accurate to about 1e-7 relative in float32.
+
+    Args:
+        regularizer: a regularizer (or identifier), or a mapping of them.
+        weights: an array, or a (nested) dict, list or tuple of arrays, or a JAX pytree
+            (flax parameters, equinox modules).
+
+    Returns:
+        A 0-d array of the arrays' library and promoted floating dtype (float16/bfloat16
+        groups accumulate in float32), or the Python float 0.0 if nothing is regularized.
+
+    Raises:
+        ValueError: an invalid regularizer identifier, or a mapping deeper than ``weights``.
+        TypeError: arrays from different libraries, or a leaf that is not an array.
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit.regularizers import L1, L2, apply_regularization
+        >>> params = {"dense": {"kernel": np.ones((5, 5)), "bias": np.zeros(5)},
+        ...           "head": {"kernel": np.full((5, 2), 2.0)}}
+        >>> float(apply_regularization(L2(0.01), params))  # 0.01 * (25 + 40)
+        0.65
+        >>> float(apply_regularization({"dense": {"kernel": L1(0.01)}, "head": "l2"}, params))
+        0.65
+    """
+    spec_is_tree = isinstance(regularizer, Mapping)
+    single = None if spec_is_tree else get(regularizer)
+    groups: dict[Any, tuple[Any, list[Any]]] = {}
+    for path, leaf in _leaves(weights):
+        chosen = _regularizer_for(regularizer, path) if spec_is_tree else single
+        if chosen is None:
+            continue
+        key = _group_key(chosen)
+        groups.setdefault(key, (chosen, []))[1].append(leaf)
+    if not groups:
+        return 0.0
+    every = [leaf for _, leaves in groups.values() for leaf in leaves]
+    xp = ns.namespace(*every, names=[f"weights leaf {i}" for i in range(len(every))])
+    totals = [_group_penalty(xp, chosen, leaves) for chosen, leaves in groups.values()]
+    return functools.reduce(operator.add, totals)
+
+
+def _group_penalty(xp: ns.Namespace, regularizer: Callable[[Any], Any], leaves: Sequence[Any]) -> Any:
+    if isinstance(regularizer, (L1, L2, L1L2)):
+        l1 = regularizer.l1 if isinstance(regularizer, (L1, L1L2)) else 0.0
+        l2 = regularizer.l2 if isinstance(regularizer, (L2, L1L2)) else 0.0
+        return fused_penalty(xp, [ns.as_array(xp, leaf, name="weights") for leaf in leaves], l1, l2)
+    penalties = [regularizer(leaf) for leaf in leaves]
+    return functools.reduce(operator.add, penalties)
