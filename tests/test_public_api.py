@@ -44,6 +44,7 @@ API = {
         "L2",
         "OrthogonalRegularizer",
         "Regularizer",
+        "apply_regularization",
         "deserialize",
         "get",
         "l1",

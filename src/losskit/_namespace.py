@@ -154,7 +154,8 @@ def is_low_precision(xp: Namespace, dtype: Any) -> bool:
     return is_real_floating(xp, dtype) and xp.finfo(dtype).bits < 32
 
 
-def _widest_float(xp: Namespace, like: Array | None) -> Any:
+def widest_float(xp: Namespace, like: Array | None = None) -> Any:
+    """float64 where the backend (and device) has it, else float32."""
     device = None if like is None else array_api_compat.device(like)
     info = xp.__array_namespace_info__()
     supported = info.dtypes(device=device, kind="real floating")
@@ -169,7 +170,7 @@ def float_dtype_for_integers(xp: Namespace, dtype: Any, like: Array | None = Non
     """
     if xp.iinfo(dtype).bits <= 16:
         return xp.float32
-    return _widest_float(xp, like)
+    return widest_float(xp, like)
 
 
 def loss_dtypes(xp: Namespace, values: Array, *, name: str) -> tuple[Any, Any]:

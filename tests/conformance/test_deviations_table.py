@@ -58,9 +58,7 @@ def test_every_deviation_is_exercised(tf_results: dict[str, Any]) -> None:
         if really_differ(got, tf, scale=magnitude(case)):
             for name in ids:
                 differing[name].append(case.id)
-    missing = sorted(
-        set(table_rows()) - set(differing) - set(NOT_OBSERVABLE) - set(EXERCISED_BY)
-    )
+    missing = sorted(set(table_rows()) - set(differing) - set(NOT_OBSERVABLE) - set(EXERCISED_BY))
     assert not missing, (
         f"deviation ids with no case where TensorFlow and losskit differ: {missing}; add a "
         "case or list the id in deviations.NOT_OBSERVABLE with the reason"

@@ -3,6 +3,7 @@
 Public names are re-exported here, one per line.
 """
 
+from losskit.regularizers._apply import apply_regularization
 from losskit.regularizers._base import Regularizer
 from losskit.regularizers._lookup import deserialize
 from losskit.regularizers._lookup import get
@@ -23,6 +24,7 @@ __all__ = [
     "L2",
     "OrthogonalRegularizer",
     "Regularizer",
+    "apply_regularization",
     "deserialize",
     "get",
     "l1",

@@ -42,7 +42,9 @@ def _leaves(tree: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
             yield from _leaves(item, (*path, index))
     elif _is_leaf(tree):
         yield path, tree
-    elif "jax" in sys.modules:  # flax / equinox modules and other registered pytrees
+    elif "jax" in sys.modules and not isinstance(
+        tree, (str, bytes)
+    ):  # flax / equinox modules and other registered pytrees
         import jax
 
         flat, _ = jax.tree_util.tree_flatten_with_path(tree)
@@ -134,10 +136,21 @@ def apply_regularization(regularizer: Any, weights: Any) -> Any:
     return functools.reduce(operator.add, totals)
 
 
-def _group_penalty(xp: ns.Namespace, regularizer: Callable[[Any], Any], leaves: Sequence[Any]) -> Any:
+def _factors(regularizer: L1 | L2 | L1L2) -> tuple[float | None, float | None]:
+    """(l1, l2) factors, None for a term the regularizer does not compute at all."""
+    if isinstance(regularizer, L1):
+        return regularizer.l1, None
+    if isinstance(regularizer, L2):
+        return None, regularizer.l2
+    return regularizer.l1 or None, regularizer.l2 or None  # L1L2 skips zero terms
+
+
+def _group_penalty(
+    xp: ns.Namespace, regularizer: Callable[[Any], Any], leaves: Sequence[Any]
+) -> Any:
     if isinstance(regularizer, (L1, L2, L1L2)):
-        l1 = regularizer.l1 if isinstance(regularizer, (L1, L1L2)) else 0.0
-        l2 = regularizer.l2 if isinstance(regularizer, (L2, L1L2)) else 0.0
-        return fused_penalty(xp, [ns.as_array(xp, leaf, name="weights") for leaf in leaves], l1, l2)
+        l1, l2 = _factors(regularizer)
+        arrays = [ns.as_array(xp, leaf, name="weights") for leaf in leaves]
+        return fused_penalty(xp, arrays, l1, l2)
     penalties = [regularizer(leaf) for leaf in leaves]
     return functools.reduce(operator.add, penalties)

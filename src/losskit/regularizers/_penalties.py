@@ -12,6 +12,15 @@ from losskit.regularizers._base import Regularizer, check_factor, penalty_input
 __all__ = ["L1", "L1L2", "L2", "l1_l2"]
 
 
+def _absolute_sum(xp: ns.Namespace, values: Any) -> Any:
+    """sum |x| with the subgradient 0 at 0 on every backend.
+
+    ``x * sign(x)`` is ``|x|`` with gradient ``sign(x)``; JAX's own ``abs`` has gradient 1 at
+    0, which would push zero weights (fresh biases) negative.
+    """
+    return xp.sum(values * xp.sign(values))
+
+
 class L1(Regularizer):
     r"""L1 penalty: :math:`\lambda_1 \sum_i |x_i|`.
 
@@ -34,7 +43,7 @@ class L1(Regularizer):
 
     def __call__(self, x: Any) -> Any:
         xp, values, result_dtype = penalty_input(x)
-        return ns.finish(xp, self.l1 * xp.sum(xp.abs(values)), result_dtype)
+        return ns.finish(xp, self.l1 * _absolute_sum(xp, values), result_dtype)
 
     def get_config(self) -> dict[str, Any]:
         return {"l1": self.l1}
@@ -97,7 +106,7 @@ class L1L2(Regularizer):
         xp, values, result_dtype = penalty_input(x)
         penalty = None
         if self.l1:
-            penalty = self.l1 * xp.sum(xp.abs(values))
+            penalty = self.l1 * _absolute_sum(xp, values)
         if self.l2:
             squares = self.l2 * xp.sum(values * values)
             penalty = squares if penalty is None else penalty + squares

@@ -91,9 +91,7 @@ def _parse(identifier: Any) -> Any:
         except json.JSONDecodeError as error:
             raise ValueError(f"Invalid config: not valid JSON ({error}).") from error
         except RecursionError as error:  # the parser recurses once per nesting level
-            raise ValueError(
-                f"Invalid config: nested deeper than {_MAX_DEPTH} levels."
-            ) from error
+            raise ValueError(f"Invalid config: nested deeper than {_MAX_DEPTH} levels.") from error
     return identifier
 
 
