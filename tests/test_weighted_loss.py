@@ -279,3 +279,47 @@ def test_sum_and_none_allowed_with_several_replicas(reduction) -> None:
     with losskit.distribute.replica_context(4):
         got = compute_weighted_loss(np.array([1.0, 2.0]), reduction=reduction)
     assert_close(got, 3.0 if reduction == "sum" else [1.0, 2.0])
+
+
+LARGE = [
+    ((3 * 65536,), (3 * 65536,)),  # blocked dot products
+    ((65537,), (65537,)),  # a prime size: no exact block
+    ((512, 300), (512, 1)),  # per-row weights: a matrix-vector product
+    ((300, 512), (1, 512)),  # per-column weights
+    ((70000, 2), (70000, 1)),  # too many rows for one dot each: the product
+    ((2, 64, 1024), (2, 64, 1)),
+    ((4, 70000), ()),  # a scalar array weight, blocked
+]
+
+
+@pytest.mark.parametrize(("shape", "weight_shape"), LARGE)
+def test_large_arrays_are_accurate_in_float32(xp: Backend, shape, weight_shape) -> None:
+    rng = np.random.default_rng(17)
+    losses = rng.uniform(0.0, 2.0, size=shape).astype(np.float32)
+    weights = rng.uniform(0.0, 1.0, size=weight_shape).astype(np.float32)
+    got = xp.run(
+        compute_weighted_loss,
+        xp.asarray(losses, "float32"),
+        xp.asarray(weights, "float32"),
+        reduction="sum",
+    )
+    expected = (losses.astype(np.float64) * weights.astype(np.float64)).sum()
+    assert xp.dtype_name(got) == "float32"
+    assert_close(xp.numpy(got), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("shape", "weight_shape"), LARGE[:4])
+def test_large_array_gradients(xp: Backend, shape, weight_shape) -> None:
+    if not xp.has_autograd:
+        pytest.skip("no autograd")
+    rng = np.random.default_rng(18)
+    losses = rng.uniform(0.0, 2.0, size=shape)
+    weights = rng.uniform(0.0, 1.0, size=weight_shape)
+
+    def loss(values, w):
+        return compute_weighted_loss(values, w, reduction="sum")
+
+    d_losses, d_weights = xp.grad(loss, xp.asarray(losses), xp.asarray(weights))
+    assert_close(d_losses, np.broadcast_to(weights, shape), rtol=1e-12)
+    axes = tuple(i for i, d in enumerate(weight_shape) if d == 1 and shape[i] != 1)
+    assert_close(d_weights, losses.sum(axis=axes, keepdims=True).reshape(weight_shape), rtol=1e-9)

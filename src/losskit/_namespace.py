@@ -21,8 +21,21 @@ from losskit._errors import describe, invalid
 Array = Any
 Namespace = ModuleType
 
-_NAMESPACE_BY_TYPE: dict[type, Namespace] = {}
 _NUMPY: Namespace = array_api_compat.array_namespace(np.empty(0))
+# type -> its framework namespace, or None for host values (NumPy, Python numbers) and
+# non-arrays. Filled lazily; lookups by type cost ~50 ns, where array-api-compat's
+# isinstance chains cost microseconds on every call.
+_NAMESPACE_BY_TYPE: dict[type, Namespace | None] = {
+    np.ndarray: None,
+    float: None,
+    int: None,
+    bool: None,
+    list: None,
+    tuple: None,
+    str: None,
+    bytes: None,
+    type(None): None,
+}
 
 
 def is_python_number(value: Any) -> bool:
@@ -32,7 +45,7 @@ def is_python_number(value: Any) -> bool:
 
 def is_host_value(value: Any) -> bool:
     """Python numbers, NumPy arrays and NumPy scalars: values losskit may convert freely."""
-    return isinstance(value, (numbers.Number, np.ndarray, np.generic))
+    return isinstance(value, (np.ndarray, np.generic, float, int, numbers.Number))
 
 
 def _library(value: Any) -> str:
@@ -43,21 +56,21 @@ def _library(value: Any) -> str:
 def _framework_namespace(value: Any) -> Namespace | None:
     """The namespace of a non-NumPy array-API array, or None for anything else."""
     kind = type(value)
-    cached = _NAMESPACE_BY_TYPE.get(kind)
-    if cached is not None:
-        return cached
-    if is_host_value(value) or isinstance(value, (str, bytes)):
-        return None
-    if _library(value) == "torch":
+    if kind in _NAMESPACE_BY_TYPE:
+        return _NAMESPACE_BY_TYPE[kind]
+    xp: Namespace | None
+    if is_host_value(value) or isinstance(value, (str, bytes, list, tuple)):
+        xp = None
+    elif _library(value) == "torch":
         # A plain import, not array_api_compat's lookup: TorchDynamo traces an import but
         # warns on the lru_cache-wrapped helpers behind `array_namespace`.
         import array_api_compat.torch as torch_namespace
 
-        xp: Namespace = torch_namespace
+        xp = torch_namespace
     elif array_api_compat.is_array_api_obj(value):
         xp = array_api_compat.array_namespace(value)
     else:
-        return None
+        xp = None
     _NAMESPACE_BY_TYPE[kind] = xp
     return xp
 
@@ -80,6 +93,20 @@ def namespace(*values: Any, names: Sequence[str] = ()) -> Namespace:
     Raises:
         TypeError: two values come from different array libraries.
     """
+    chosen: Namespace | None = None
+    for value in values:  # the common case: known types, one library
+        kind = type(value)
+        if kind is list or kind is tuple or kind not in _NAMESPACE_BY_TYPE:
+            return _namespace_of_all(values, names)
+        xp = _NAMESPACE_BY_TYPE[kind]
+        if xp is not None:
+            if chosen is not None and xp is not chosen:
+                return _namespace_of_all(values, names)
+            chosen = xp
+    return _NUMPY if chosen is None else chosen
+
+
+def _namespace_of_all(values: Sequence[Any], names: Sequence[str]) -> Namespace:
     chosen: Namespace | None = None
     chosen_name = ""
     for index, value in enumerate(values):
@@ -108,6 +135,8 @@ def as_array(xp: Namespace, value: Any, *, name: str, like: Array | None = None)
     Arrays of ``xp`` are returned unchanged. NumPy arrays, Python numbers and nested lists
     are converted (onto ``like``'s device); a list of ``xp`` arrays is stacked.
     """
+    if type(value) is np.ndarray and xp is _NUMPY:
+        return value  # dtypes are checked by the caller (loss_dtypes, check_weight_dtype)
     if value is None or isinstance(value, (str, bytes)):
         raise TypeError(invalid(name, "an array, a Python number or a list of numbers", value))
     found = _framework_namespace(value)
@@ -173,6 +202,30 @@ def float_dtype_for_integers(xp: Namespace, dtype: Any, like: Array | None = Non
     return widest_float(xp, like)
 
 
+_KINDS: dict[type, dict[Any, str]] = {}
+
+
+def _kind(xp: Namespace, dtype: Any) -> str:
+    """'float', 'low' (float16/bfloat16), 'int', 'bool' or 'other'; cached per dtype (the
+    standard's ``isdtype`` costs a microsecond a call in array-api-compat). A dtype's kind
+    does not depend on the library (NumPy and JAX even share dtype objects). The table is
+    split by the dtype's class so that TorchDynamo only ever compares torch dtypes with each
+    other (it cannot compare a torch dtype with a NumPy one, nor trace a module in a key)."""
+    table = _KINDS.setdefault(type(dtype), {})
+    found = table.get(dtype)
+    if found is None:
+        if is_real_floating(xp, dtype):
+            found = "low" if is_low_precision(xp, dtype) else "float"
+        elif is_integral(xp, dtype):
+            found = "int"
+        elif is_bool(xp, dtype):
+            found = "bool"
+        else:
+            found = "other"
+        table[dtype] = found
+    return found
+
+
 def loss_dtypes(xp: Namespace, values: Array, *, name: str) -> tuple[Any, Any]:
     """(result dtype, accumulation dtype) for a loss array; rejects bool and complex.
 
@@ -180,17 +233,19 @@ def loss_dtypes(xp: Namespace, values: Array, *, name: str) -> tuple[Any, Any]:
     reduced in floating point (:func:`float_dtype_for_integers`), never truncated.
     """
     dtype = values.dtype
-    if is_real_floating(xp, dtype):
-        return dtype, (xp.float32 if is_low_precision(xp, dtype) else dtype)
-    if is_integral(xp, dtype):
+    kind = _kind(xp, dtype)
+    if kind == "float":
+        return dtype, dtype
+    if kind == "low":
+        return dtype, xp.float32
+    if kind == "int":
         result = float_dtype_for_integers(xp, dtype, values)
         return result, result
     raise TypeError(invalid(name, "an array of real floating or integer dtype", values))
 
 
 def check_weight_dtype(xp: Namespace, weights: Array, *, name: str) -> None:
-    dtype = weights.dtype
-    if not (is_real_floating(xp, dtype) or is_integral(xp, dtype) or is_bool(xp, dtype)):
+    if _kind(xp, weights.dtype) == "other":
         raise TypeError(invalid(name, "an array of real floating, integer or bool dtype", weights))
 
 
@@ -205,7 +260,8 @@ def finish(xp: Namespace, value: Array, dtype: Any) -> Array:
     NumPy reductions return ``np.float64`` scalars while other paths return 0-d arrays;
     callers get one type whatever path produced the value.
     """
-    value = astype(xp, value, dtype)
+    if value.dtype != dtype:
+        value = xp.astype(value, dtype)
     if isinstance(value, np.generic):
         return np.asarray(value)
     return value

@@ -23,7 +23,7 @@ def check_same_rank_weights(
     values_shape: Sequence[int], weights_shape: Sequence[int], *, values: str, weights: str
 ) -> None:
     """TF1's rule. Raises ``ValueError`` naming both shapes and the way out."""
-    if len(weights_shape) == 0:
+    if len(weights_shape) == 0 or weights_shape == values_shape:
         return
     v, w = _shape(values_shape), _shape(weights_shape)
     if len(v) == len(w) and all(b in (1, a) for a, b in zip(v, w, strict=True)):
@@ -43,6 +43,8 @@ def fix_weight_rank(
 ) -> Array:
     """TF2's rank fix-up, then the check that the weights broadcast to the values' shape."""
     r, s = values.ndim, weights.ndim
+    if r == s and weights.shape == values.shape:
+        return weights
     if s == r + 1 and s > 0:
         if weights.shape[-1] != 1:
             raise ValueError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -32,6 +33,8 @@ def _global_batch_size(xp: ns.Namespace, value: Any, like: Any, dtype: Any) -> A
     array of the losses' library stays an array (no host sync); its value is checked only
     where it can be read without a sync or a trace (CPU, outside ``jit``/``compile``).
     """
+    if type(value) is int and value >= 0:
+        return value
     expected = "an integer or a float, or a 0-d array of integer or floating dtype"
     if value is None or isinstance(value, (bool, str, bytes)):
         raise TypeError(invalid(_GBS, expected, value))
@@ -105,43 +108,97 @@ def compute_average_loss(
         >>> float(compute_average_loss(losses[:, 0], global_batch_size=8))
         0.5
     """
-    names = ("per_example_loss", "sample_weight", _GBS)
-    xp = ns.namespace(per_example_loss, sample_weight, global_batch_size, names=names)
-    values = ns.as_array(xp, per_example_loss, name="per_example_loss")
+    signature = _host_signature(per_example_loss, sample_weight, global_batch_size)
+    plan = _PLANS.get(signature) if signature is not None else None
+    if plan is None:
+        names = ("per_example_loss", "sample_weight", _GBS)
+        xp = ns.namespace(per_example_loss, sample_weight, global_batch_size, names=names)
+        values = ns.as_array(xp, per_example_loss, name="per_example_loss")
+        weights = sample_weight
+        if sample_weight is not None and not ns.is_python_number(sample_weight):
+            weights = ns.as_array(xp, sample_weight, name="sample_weight", like=values)
+        plan = _plan(xp, values, weights, received=per_example_loss)
+        if signature is not None:
+            if len(_PLANS) >= _MAX_PLANS:
+                _PLANS.clear()
+            _PLANS[signature] = plan
+    else:
+        values, weights = per_example_loss, sample_weight
+    xp = plan.xp
+    if global_batch_size is None:
+        replicas = require_replica_context(
+            "compute_average_loss", bypass="pass `global_batch_size` explicitly"
+        )
+        denominator: Any = plan.batch * replicas
+    else:
+        denominator = _global_batch_size(xp, global_batch_size, values, plan.dtype)
+    values = ns.astype(xp, values, plan.dtype)
+    if weights is None:
+        total = xp.sum(values)
+    elif plan.weight_shape is None:  # a Python number
+        total = weighted_total(xp, values, float(weights))
+    else:
+        weights = ns.astype(xp, weights, plan.dtype)
+        if weights.shape != plan.weight_shape:  # the rank fix-up: add or drop a trailing 1
+            weights = xp.reshape(weights, plan.weight_shape)
+        total = weighted_total(xp, values, weights)
+    return ns.finish(xp, divide_no_nan(xp, total, denominator), plan.result_dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """What validating a call's inputs established, for the arithmetic that follows."""
+
+    xp: ns.Namespace
+    result_dtype: Any
+    dtype: Any
+    batch: int
+    weight_shape: tuple[int, ...] | None  # after the rank fix-up; None: no array weights
+
+
+_PLANS: dict[tuple[Any, ...], _Plan] = {}
+_MAX_PLANS = 256
+
+
+def _host_signature(values: Any, weights: Any, global_batch_size: Any) -> tuple[Any, ...] | None:
+    """A cache key for NumPy calls, whose validation then runs once per signature.
+
+    Only NumPy arrays (with no, float or NumPy weights, and no or a Python-number batch
+    size) are cached: they cannot be traced or carry autograd state, and their validation
+    costs several times the arithmetic of a small batch. Everything else returns None.
+    """
+    if type(values) is not np.ndarray or type(global_batch_size) not in _PLAIN:
+        return None
+    if weights is None or type(weights) is float:
+        return (values.dtype, values.shape, type(weights))
+    if type(weights) is np.ndarray:
+        return (values.dtype, values.shape, weights.dtype, weights.shape)
+    return None
+
+
+_PLAIN = (type(None), int, float)
+
+
+def _plan(xp: ns.Namespace, values: Any, weights: Any, *, received: Any) -> _Plan:
+    """Validate the losses and weights (everything but the context and the batch size)."""
     result_dtype, dtype = ns.loss_dtypes(xp, values, name="per_example_loss")
     if values.ndim == 0:
         raise ValueError(
             invalid(
                 "per_example_loss",
                 "an array of rank >= 1 (one loss per example)",
-                per_example_loss,
+                received,
                 hint="To scale a scalar loss, use `scale_regularization_loss`.",
             )
         )
-    values = ns.astype(xp, values, dtype)
-    if sample_weight is None:
-        total = xp.sum(values)
-    elif ns.is_python_number(sample_weight):
-        total = weighted_total(xp, values, float(sample_weight))
-    else:
-        weights = ns.as_array(xp, sample_weight, name="sample_weight", like=values)
+    weight_shape = None
+    if weights is not None and not ns.is_python_number(weights):
         ns.check_weight_dtype(xp, weights, name="sample_weight")
-        weights = fix_weight_rank(
-            xp,
-            values,
-            ns.astype(xp, weights, dtype),
-            values_name="per_example_loss",
-            weights_name="sample_weight",
+        fixed = fix_weight_rank(
+            xp, values, weights, values_name="per_example_loss", weights_name="sample_weight"
         )
-        total = weighted_total(xp, values, weights)
-    if global_batch_size is None:
-        replicas = require_replica_context(
-            "compute_average_loss", bypass="pass `global_batch_size` explicitly"
-        )
-        denominator: Any = values.shape[0] * replicas
-    else:
-        denominator = _global_batch_size(xp, global_batch_size, values, dtype)
-    return ns.finish(xp, divide_no_nan(xp, total, denominator), result_dtype)
+        weight_shape = tuple(fixed.shape)
+    return _Plan(xp, result_dtype, dtype, values.shape[0], weight_shape)
 
 
 def scale_regularization_loss(regularization_loss: Any) -> Any:

@@ -123,10 +123,12 @@ class Reduction(str, enum.Enum, metaclass=_ReductionMeta):
         Raises:
             ValueError: ``key`` is not a reduction; the message lists the valid keys.
         """
-        if isinstance(key, Reduction):
+        if type(key) is Reduction:
             return key
-        if (isinstance(key, str) or key is None) and (key in _ALIASES or key in _VALUES):
-            return cls(key)
+        if isinstance(key, str) or key is None:
+            found = _BY_KEY.get(key)
+            if found is not None:
+                return found
         suggestion = ""
         if isinstance(key, str):
             known = [k for k in cls.accepted_keys() if k]
@@ -146,7 +148,10 @@ class Reduction(str, enum.Enum, metaclass=_ReductionMeta):
         return self not in (Reduction.NONE, Reduction.SUM)
 
 
-_VALUES = frozenset(member.value for member in Reduction)
+_BY_KEY: dict[str | None, Reduction] = {
+    **{member.value: member for member in Reduction},
+    **{alias: Reduction(value) for alias, value in _ALIASES.items()},
+}
 
 ReductionLike = Reduction | str | None
 """A :class:`Reduction` or any key :meth:`Reduction.validate` accepts."""
