@@ -49,7 +49,6 @@ def run_worker(
     quick: bool,
     only: str | None,
     memory: bool = False,
-    patch: str | None = None,
 ) -> dict[str, Any]:
     """Run one worker; add how busy the rest of the machine was meanwhile."""
     command = [
@@ -64,8 +63,6 @@ def run_worker(
         command.append("--quick")
     if memory:
         command.append("--memory")
-    if patch:
-        command += ["--patch", patch]
     if only:
         command += ["--only", only]
     env = dict(os.environ)
@@ -138,11 +135,6 @@ def header(results: dict[str, Any], args: argparse.Namespace, command: str) -> s
         f"machine: {_cpu_model()}, {os.cpu_count()} CPUs; Python {platform.python_version()}; "
         f"threads per library: {args.threads}",
     ]
-    if args.patch:
-        lines.append(
-            f"PATCHED: losskit measured with the proposal '{args.patch}' from bench/experiments "
-            "(monkeypatched; src/ unchanged)"
-        )
     for result in results.values():
         info = {k: v for k, v in result["info"].items() if k != "openblas"}
         lines.append(
@@ -193,22 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated case ids (see _cases.CASES)")
     parser.add_argument(
         "--json",
-        help="raw results file (default bench/results/latest.json, or latest-<patch>.json)",
+        help="raw results file (default bench/results/latest.json)",
     )
     parser.add_argument(
         "--update-readme",
         action="store_true",
-        help="rewrite the results section of bench/README.md (the section "
-        "of the --patch, if one is given)",
+        help="rewrite the results section of bench/README.md",
     )
     parser.add_argument("--strict", action="store_true", help="exit with 1 if a target is missed")
-    parser.add_argument(
-        "--patch",
-        choices=("kernel", "kernel+cache"),
-        help="measure the proposal of bench/experiments instead of src/ (monkeypatched into "
-        "the workers; src/ is not modified): 'kernel' = recommended.weighted_total, "
-        "'kernel+cache' = also the plan-cache prototype of compute_average_loss",
-    )
     args = parser.parse_args(argv)
     command = ".venv/bin/python bench/run.py" + (
         " " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -219,14 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     for backend in args.backends.split(","):
         print(f"[bench] {backend}: timing ...", file=sys.stderr, flush=True)
-        results[backend] = run_worker(
-            backend, args.threads, args.quick, args.only, patch=args.patch
-        )
+        results[backend] = run_worker(backend, args.threads, args.quick, args.only)
         if backend in MEMORY_BACKENDS:
             print(f"[bench] {backend}: peak memory ...", file=sys.stderr, flush=True)
-            memory = run_worker(
-                backend, args.threads, args.quick, args.only, memory=True, patch=args.patch
-            )
+            memory = run_worker(backend, args.threads, args.quick, args.only, memory=True)
             merge_memory(results[backend], memory)
     rows = _report.rows_for(results)
     text = "\n".join(
@@ -239,11 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     print(text)
-    default = RESULTS if not args.patch else RESULTS.replace(".json", f"-{args.patch}.json")
-    write_json({"command": command, "results": results}, args.json or default)
+    write_json({"command": command, "results": results}, args.json or RESULTS)
     if args.update_readme:
-        section = SECTION + (f"-{args.patch}" if args.patch else "")
-        update_readme("```text\n" + text + "\n```", section)
+        update_readme("```text\n" + text + "\n```", SECTION)
     misses = any(r.result == "MISS" for r in rows)
     return 1 if (args.strict and misses) else 0
 

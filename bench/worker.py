@@ -86,37 +86,12 @@ def _memory_case(be: _backends.Backend, case: Any, quick: bool) -> dict[str, Any
     return entries
 
 
-PATCHES = ("kernel", "kernel+cache")
-
-
-def apply_patch(patch: str) -> str:
-    """Swap in the proposal of bench/experiments (src/ is not touched): ``kernel`` replaces
-    ``weighted_total`` everywhere losskit imported it; ``kernel+cache`` also replaces
-    ``losskit.compute_average_loss`` by the plan-cache prototype."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "experiments"))
-    import recommended
-
-    import losskit
-    import losskit._sums
-    import losskit.average_loss
-    import losskit.weighted_loss
-
-    for module in (losskit._sums, losskit.average_loss, losskit.weighted_loss):
-        module.weighted_total = recommended.weighted_total  # type: ignore[attr-defined]
-    if patch == "kernel+cache":
-        import small_overhead
-
-        losskit.compute_average_loss = small_overhead.cached_average_loss  # type: ignore
-    return patch
-
-
 def run(
     backend: str,
     threads: int,
     quick: bool,
     only: set[str] | None,
     memory: bool = False,
-    patch: str | None = None,
 ) -> dict[str, Any]:
     """Time every case (or, with ``memory``, probe the peak memory of the memory cases)."""
     cpus = _backends.pin_cpus(threads)
@@ -126,8 +101,6 @@ def run(
     info: dict[str, Any] = {"cpus": cpus, **be.setup(threads), **_timing.env_threads()}
     if memory:
         info["mmap_threshold_fixed"] = mmap_fixed
-    if patch and backend != "tensorflow":
-        info["patched"] = apply_patch(patch)
     import _cases  # after the thread setup: builds arrays
 
     results: dict[str, Any] = {}
@@ -153,10 +126,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", help="comma-separated case ids")
     parser.add_argument("--memory", action="store_true", help="peak-memory pass instead of timing")
-    parser.add_argument("--patch", choices=PATCHES, help="measure the proposal, not src/")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
-    result = run(args.backend, args.threads, args.quick, only, args.memory, args.patch)
+    result = run(args.backend, args.threads, args.quick, only, args.memory)
     print(json.dumps(result))
     return 0
 

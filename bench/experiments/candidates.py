@@ -38,7 +38,7 @@ def matmul_flat(xp: Any, v: Any, w: Any) -> Any:
 
 def block_size(n: int, target: int) -> tuple[int, int]:
     """(block, number of full blocks): always ``target``; a size it does not divide gets a
-    sliced tail of ``n % target`` elements. (``recommended`` searches a divisor instead.)"""
+    sliced tail of ``n % target`` elements. (``_sums`` searches a divisor instead.)"""
     return target, n // target
 
 
@@ -143,17 +143,10 @@ def rows_matvec_right(xp: Any, v: Any, w: Any) -> Any:
 
 
 def current(xp: Any, v: Any, w: Any) -> Any:
-    """``losskit._sums.weighted_total`` as it is in src/ today."""
+    """``losskit._sums.weighted_total`` as it is in src/ (the adopted kernel)."""
     from losskit._sums import weighted_total
 
     return weighted_total(xp, v, w)
-
-
-def recommended(xp: Any, v: Any, w: Any) -> Any:
-    """``recommended.weighted_total``: the proposal."""
-    import recommended as rec
-
-    return rec.weighted_total(xp, v, w)
 
 
 FLAT: tuple[Candidate, ...] = (
@@ -168,14 +161,12 @@ FLAT: tuple[Candidate, ...] = (
     blocked_matmul_t(16384),
     blocked_matmul_t(65536),
     chunked_mul_sum(16),
-    recommended,
 )
 
 TAIL: tuple[Candidate, ...] = (
     current,
     matmul_flat,
     blocked_matmul_t(16384),  # head blocks + a sliced tail
-    recommended,  # no divisor in [1024, 16384]: falls back to the current kernel
 )
 
 ROWS: tuple[Candidate, ...] = (
@@ -184,7 +175,6 @@ ROWS: tuple[Candidate, ...] = (
     rows_matvec_left,
     rows_matvec_left_t,
     rows_matvec_right,
-    recommended,  # = rows_matvec_left
 )
 
 MASK: tuple[Candidate, ...] = (
@@ -193,7 +183,6 @@ MASK: tuple[Candidate, ...] = (
     blocked_vecdot(16384),
     blocked_matmul_t(4096),
     blocked_matmul_t(16384),
-    recommended,
 )
 
-SMALL: tuple[Candidate, ...] = (current, vecdot_flat, matmul_flat, recommended)
+SMALL: tuple[Candidate, ...] = (current, vecdot_flat, matmul_flat)

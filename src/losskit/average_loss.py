@@ -132,7 +132,8 @@ def compute_average_loss(
         denominator: Any = plan.batch * replicas
     else:
         denominator = _global_batch_size(xp, global_batch_size, values, plan.dtype)
-    values = ns.astype(xp, values, plan.dtype)
+    if values.dtype != plan.dtype:
+        values = xp.astype(values, plan.dtype)
     if weights is None:
         total = xp.sum(values)
     elif plan.weight_shape is None:  # a Python number

@@ -123,5 +123,6 @@ def _array_weighted(xp: ns.Namespace, values: Any, weight: Any, member: Reductio
         return divide_no_nan(xp, weighted, xp.sum(weight) * (repeats if weight.ndim == 0 else 1))
     if member is Reduction.WEIGHTED_MEAN:
         return divide_no_nan(xp, weighted, xp.sum(weight) * repeats)
-    nonzero = xp.astype(xp.count_nonzero(weight), weight.dtype)
+    # counting a bool array is several times faster than counting floats (NumPy, PyTorch)
+    nonzero = xp.astype(xp.count_nonzero(weight != 0), weight.dtype)
     return divide_no_nan(xp, weighted, nonzero * repeats)  # SUM_BY_NONZERO_WEIGHTS
