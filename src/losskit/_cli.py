@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from losskit._examples import EXAMPLES, evaluate
+from losskit._examples import EXAMPLES, REGULARIZER_EXAMPLES, evaluate
 
 _BACKENDS = (
     ("NumPy", "numpy"),
@@ -59,7 +59,8 @@ def run_examples(out: Any = sys.stdout) -> int:
     header = ["page / example", "TensorFlow 2.21", *(label for label, _ in backends), ""]
     rows = []
     failures = 0
-    for example in EXAMPLES:
+    examples = (*EXAMPLES, *REGULARIZER_EXAMPLES)
+    for example in examples:
         results = [None if xp is None else evaluate(example, xp) for _, xp in backends]
         ok = all(r is None or _matches(example.tensorflow, r) for r in results)
         failures += not ok
@@ -75,7 +76,7 @@ def run_examples(out: Any = sys.stdout) -> int:
     for row in [header, ["-" * w for w in widths], *rows]:
         print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)), file=out)
     print(
-        f"\n{len(EXAMPLES) - failures} of {len(EXAMPLES)} examples match TensorFlow "
+        f"\n{len(examples) - failures} of {len(examples)} examples match TensorFlow "
         "on every installed backend.",
         file=out,
     )

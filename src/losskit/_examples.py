@@ -15,11 +15,13 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from losskit.average_loss import compute_average_loss, scale_regularization_loss
 from losskit.distribute import replica_context
 from losskit.reduction import Reduction
+from losskit.regularizers import L1, L1L2, L2, Regularizer
 from losskit.weighted_loss import compute_weighted_loss
 
 LABELS = np.array([0, 1, 2, 1])
@@ -263,6 +265,100 @@ EXAMPLES: tuple[Example, ...] = (
         _cwl(MATRIX, np.array([1.0, 0.0], np.float32), Reduction.SUM_BY_NONZERO_WEIGHTS),
     ),
 )
+
+
+PAGE_REGULARIZER = "tf.keras.regularizers.Regularizer"
+
+
+def _ones(xp: Any) -> Any:
+    return xp.asarray(np.ones((5, 5), dtype=np.float32))
+
+
+def _twos(xp: Any) -> Any:
+    return xp.asarray(np.ones((5, 5), dtype=np.float32) * 2.0)
+
+
+def l1_reg(weight_matrix: Any) -> Any:
+    """The page's custom function regularizer: ``0.01 * sum(abs(w))``, on any library."""
+    xp = array_api_compat.array_namespace(weight_matrix)
+    return 0.01 * xp.sum(xp.abs(weight_matrix))
+
+
+class L2Regularizer(Regularizer):
+    """The page's custom class regularizer: ``l2 * sum(x**2)``, on any library."""
+
+    def __init__(self, l2: float = 0.0) -> None:
+        self.l2 = l2
+
+    def __call__(self, x: Any) -> Any:
+        xp = array_api_compat.array_namespace(x)
+        return self.l2 * xp.sum(xp.square(x))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"l2": float(self.l2)}
+
+
+def _dense_layer(xp: Any) -> Any:
+    """The page's Dense example composed by hand (layer penalties are not in losskit yet):
+    L1(0.01) on the ones kernel, plus L2(0.01) of the output divided by the batch size."""
+    kernel, inputs = _ones(xp), _twos(xp)
+    outputs = inputs @ kernel  # zero bias
+    return L1(0.01)(kernel) + L2(0.01)(outputs) / inputs.shape[0]
+
+
+REGULARIZER_EXAMPLES: tuple[Example, ...] = (
+    Example(
+        PAGE_REGULARIZER,
+        "dense layer",
+        "Dense(5, kernel_regularizer=L1(0.01), activity_regularizer=L2(0.01))(ones*2).losses",
+        5.25,
+        _dense_layer,
+    ),
+    Example(
+        PAGE_REGULARIZER,
+        "L2(2.) on ones",
+        "L2(2.)(ones((5, 5)))",
+        50.0,
+        lambda xp: L2(2.0)(_ones(xp)),
+    ),
+    Example(
+        PAGE_REGULARIZER,
+        "l1_reg kernel",
+        "l1_reg(ones((5, 5)))",
+        0.25,
+        lambda xp: l1_reg(_ones(xp)),
+    ),
+    Example(
+        PAGE_REGULARIZER,
+        "L2Regularizer kernel",
+        "L2Regularizer(l2=0.5)(ones((5, 5)))",
+        12.5,
+        lambda xp: L2Regularizer(l2=0.5)(_ones(xp)),
+    ),
+    Example(
+        PAGE_REGULARIZER,
+        "L1(0.3)",
+        "L1(0.3)(ones((5, 5)) * 2)",
+        15.0,
+        lambda xp: L1(0.3)(_twos(xp)),
+    ),
+    Example(
+        PAGE_REGULARIZER,
+        "L2(0.1)",
+        "L2(0.1)(ones((5, 5)) * 2)",
+        10.0,
+        lambda xp: L2(0.1)(_twos(xp)),
+    ),
+    Example(
+        PAGE_REGULARIZER,
+        "L1L2(0.01, 0.01)",
+        "L1L2(l1=0.01, l2=0.01)(ones((5, 5)) * 2)",
+        1.5,
+        lambda xp: L1L2(l1=0.01, l2=0.01)(_twos(xp)),
+    ),
+)
+"""The Regularizer page's examples; tests/conformance/test_keras_regularizers.py checks
+them against tf_keras and Keras 3."""
 
 
 def evaluate(example: Example, xp: Any) -> float | tuple[float, ...] | str:

@@ -27,8 +27,9 @@ import numpy as np
 import pytest
 
 import losskit
+from losskit._examples import REGULARIZER_EXAMPLES
 from losskit.regularizers import L1, L1L2, L2, OrthogonalRegularizer, deserialize, get, serialize
-from tests._helpers import Backend, assert_close
+from tests._helpers import assert_close
 from tests.conformance import _keras_fixture
 from tests.conformance._keras_cases import (
     ARRAYS,
@@ -313,31 +314,10 @@ def test_string_identifiers(identifier: str, keras_results: dict[str, Any]) -> N
 # ----------------------------------------------------------------------------- 4. the page
 
 
-def _twos(xp: Backend) -> Any:
-    return xp.asarray(np.ones((5, 5)) * 2.0, "float32")
-
-
-def _ones(xp: Backend) -> Any:
-    return xp.asarray(np.ones((5, 5)), "float32")
-
-
-def _dense_layer(xp: Backend) -> Any:
-    """The page's Dense example: L1(0.01) on the ones kernel, plus L2(0.01) on the output
-    divided by the batch size (Keras's activity-regularizer rule), composed by hand."""
-    kernel, tensor = _ones(xp), _twos(xp)
-    out = tensor @ kernel  # zero bias
-    return L1(0.01)(kernel) + L2(0.01)(out) / tensor.shape[0]
-
-
 PAGE_EXAMPLES: dict[str, tuple[float, Any]] = {
-    "dense layer": (5.25, _dense_layer),
-    "L2(2.) on ones": (50.0, lambda xp: L2(2.0)(_ones(xp))),
-    "l1_reg kernel": (0.25, lambda xp: l1_reg(_ones(xp))),
-    "L2Regularizer kernel": (12.5, lambda xp: L2Regularizer(l2=0.5)(_ones(xp))),
-    "L1(0.3)": (15.0, lambda xp: L1(0.3)(_twos(xp))),
-    "L2(0.1)": (10.0, lambda xp: L2(0.1)(_twos(xp))),
-    "L1L2(0.01, 0.01)": (1.5, lambda xp: L1L2(l1=0.01, l2=0.01)(_twos(xp))),
+    example.name: (example.tensorflow, example.run) for example in REGULARIZER_EXAMPLES
 }
+"""The page's examples as losskit's `losskit examples` shows them: (TF value, run(xp))."""
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
@@ -354,7 +334,7 @@ def test_page_example_on_losskit(
     example: str, backend_name: str, keras_results: dict[str, Any]
 ) -> None:
     xp = backend(backend_name)
-    got = xp.run(lambda: PAGE_EXAMPLES[example][1](xp))
+    got = xp.run(lambda: PAGE_EXAMPLES[example][1](xp.xp))
     assert xp.dtype_name(got) == "float32"
     for library in LIBRARIES:
         value, _ = _keras_penalty(keras_results["examples"][library][example], example)
