@@ -17,33 +17,12 @@ import json
 import math
 from typing import Any
 
-import array_api_compat
 import numpy as np
 
 import losskit
-from losskit.regularizers import Regularizer
+from losskit._examples import L2Regularizer, l1_reg
 
-# ----------------------------------------------------------------------------- the page's customs
-
-
-def l1_reg(weight_matrix: Any) -> Any:
-    """The page's custom function: ``0.01 * sum(abs(w))``, on any array library."""
-    xp = array_api_compat.array_namespace(weight_matrix)
-    return 0.01 * xp.sum(xp.abs(weight_matrix))
-
-
-class L2Regularizer(Regularizer):
-    """The page's custom class: ``l2 * sum(x**2)``, on any array library."""
-
-    def __init__(self, l2: float = 0.0) -> None:
-        self.l2 = l2
-
-    def __call__(self, x: Any) -> Any:
-        xp = array_api_compat.array_namespace(x)
-        return self.l2 * xp.sum(xp.square(x))
-
-    def get_config(self) -> dict[str, Any]:
-        return {"l2": float(self.l2)}
+# ------------------------------------------ the page's customs (written once, in losskit._examples)
 
 
 def register_customs() -> None:
