@@ -30,6 +30,11 @@ def _is_leaf(value: Any) -> bool:
     )
 
 
+def _jax_pytree(value: Any) -> bool:
+    """Worth flattening with jax.tree_util (only if the user has imported JAX)."""
+    return "jax" in sys.modules and not isinstance(value, (str, bytes))
+
+
 def _leaves(tree: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
     """(path, array) for every array of a nested dict / list / tuple, or of a JAX pytree."""
     if tree is None:
@@ -42,9 +47,7 @@ def _leaves(tree: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
             yield from _leaves(item, (*path, index))
     elif _is_leaf(tree):
         yield path, tree
-    elif "jax" in sys.modules and not isinstance(
-        tree, (str, bytes)
-    ):  # flax / equinox modules and other registered pytrees
+    elif _jax_pytree(tree):  # flax / equinox modules and other registered pytrees
         import jax
 
         flat, _ = jax.tree_util.tree_flatten_with_path(tree)
@@ -63,13 +66,12 @@ def _show(path: Path) -> str:
 
 def _regularizer_for(spec: Any, path: Path) -> Any:
     """The regularizer that a (possibly nested) mapping of regularizers assigns to ``path``."""
-    for depth, key in enumerate(path):
+    for key in path:
         if not isinstance(spec, Mapping):
-            break
+            break  # a regularizer for this whole sub-tree
         if key not in spec:
             return None
         spec = spec[key]
-        del depth
     if isinstance(spec, Mapping):
         raise ValueError(
             f"Invalid `regularizer`: the mapping goes deeper than `weights` at {_show(path)}."
