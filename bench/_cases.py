@@ -5,6 +5,8 @@ is losskit's call, every ``"native: ..."`` entry is a hand-written expression of
 backend computing the same number, ``"tf"`` is TensorFlow's own API (in the TensorFlow
 worker only). The report compares ``losskit`` with the fastest native entry and with
 ``tf``. JAX callables are jitted (compiled during warm-up) unless the case says eager.
+The regularizer cases (``reg_*``) live in ``_regcases.py`` and add entry kinds of their own
+(``"losskit: ..."``, ``"read: ..."``, ``"tf: ..."``; see there).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ class Case:
     memory: bool = False  # also measure the peak memory of every entry
     grad_reset: Callable[[], Any] | None = None  # drops gradients before a memory probe
     jitted: dict[str, Any] = dataclasses.field(default_factory=dict)  # JAX: for memory_analysis
+    rounds: tuple[int, int] | None = None  # (full, --quick) rounds instead of the defaults
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)  # copied into the JSON
+    memory_entries: tuple[str, ...] | None = None  # probe only these (name prefixes)
+    first_call: str | None = None  # time this entry's first call (JAX: trace and compile)
 
 
 # (id, title, target text) - the order of the report.
@@ -39,6 +45,10 @@ CASES: tuple[tuple[str, str], ...] = (
     ("small32", "compute_average_loss, 32 elements"),
     ("small32_jit", "compute_average_loss, 32 elements, jitted"),
     ("grad16M", "forward+backward of compute_average_loss, 16M f32"),
+    ("reg_l2_gpt2", "apply_regularization(L2(0.01)) over GPT-2 small's 148 parameters"),
+    ("reg_l1l2_gpt2", "apply_regularization(L1L2(0.01, 0.01)) over GPT-2 small's parameters"),
+    ("reg_overhead", "apply_regularization(L2) over 1000 tensors [4] vs one tensor [4000]"),
+    ("reg_grad_resnet50", "forward+backward of L2 over ResNet-50's 161 parameters (PyTorch)"),
 )
 
 SOBS = "sum_over_batch_size"
@@ -52,6 +62,8 @@ def _losskit() -> Any:
 
 def build(be: _backends.Backend, names: set[str] | None = None) -> list[Case]:
     """The cases for backend ``be`` (``names`` restricts them, for quick experiments)."""
+    import _regcases  # the regularizer cases (they use Case and the helpers below)
+
     builders: dict[str, Callable[[_backends.Backend], Case | None]] = {
         "avg16M": _avg16m,
         "cwl16M": _cwl16m,
@@ -61,6 +73,10 @@ def build(be: _backends.Backend, names: set[str] | None = None) -> list[Case]:
         "small32": _small32,
         "small32_jit": _small32_jit,
         "grad16M": _grad16m,
+        "reg_l2_gpt2": _regcases.reg_l2_gpt2,
+        "reg_l1l2_gpt2": _regcases.reg_l1l2_gpt2,
+        "reg_overhead": _regcases.reg_overhead,
+        "reg_grad_resnet50": _regcases.reg_grad_resnet50,
     }
     cases = []
     for case_id, builder in builders.items():

@@ -113,7 +113,10 @@ def rows_for(results: dict[str, dict[str, Any]]) -> list[Row]:
             timing, peaks = _case_rows(spec, case_id, backend, case, tf.get(case_id))
             rows.extend(timing)
             memory.extend(peaks)
-    return rows + memory
+    import _regreport  # the regularizer cases' rows (imported here: it imports this module)
+
+    reg_rows, reg_memory = _regreport.rows_for(results)
+    return rows + reg_rows + memory + reg_memory
 
 
 def _case_rows(

@@ -48,9 +48,17 @@ def _mmap_large_allocations(threshold: int = 1 << 20) -> bool:
 
 
 def _time_case(be: _backends.Backend, case: Any, quick: bool) -> dict[str, Any]:
+    if case.first_call is not None:
+        started = time.perf_counter()
+        be.sync(case.fns[case.first_call]())
+        case.meta["first_call_seconds"] = time.perf_counter() - started
+    if case.rounds is not None:
+        rounds = case.rounds[1] if quick else case.rounds[0]
+    else:
+        rounds = (5 if quick else 31) if case.small else (3 if quick else 21)
     timings = _timing.measure(
         case.fns,
-        rounds=(5 if quick else 31) if case.small else (3 if quick else 21),
+        rounds=rounds,
         sync=be.sync,
         min_sample=2e-3 if case.small else 5e-4,
     )
@@ -70,6 +78,8 @@ def _memory_case(be: _backends.Backend, case: Any, quick: bool) -> dict[str, Any
     rss_ok = _timing.rss_peak_available()
     entries: dict[str, Any] = {}
     for name, fn in case.fns.items():
+        if case.memory_entries is not None and not name.startswith(case.memory_entries):
+            continue
         be.sync(fn())  # warm-up (compilation)
         entry: dict[str, Any] = {}
         if rss_ok:
@@ -108,7 +118,13 @@ def run(
         if memory and not case.memory:
             continue
         probe = _memory_case if memory else _time_case
-        results[case.id] = {"reference": case.reference, "entries": probe(be, case, quick)}
+        case_started = time.perf_counter()
+        results[case.id] = {
+            "reference": case.reference,
+            "entries": probe(be, case, quick),
+            **({"meta": case.meta} if case.meta else {}),
+        }
+        results[case.id]["seconds"] = time.perf_counter() - case_started
         del case
     return {
         "backend": backend,

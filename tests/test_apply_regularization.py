@@ -201,3 +201,51 @@ def test_errors() -> None:
         apply_regularization(L2(), [torch.ones(2), jnp.ones(2)])
     with pytest.raises(TypeError, match=r"Invalid `weights`: expected an array of real floating"):
         apply_regularization(L2(), [np.array([True])])
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "float16", "bfloat16"])
+def test_integer_and_low_precision_parameters(xp: Backend, dtype) -> None:
+    if not xp.supports(dtype):
+        pytest.skip(f"{xp.name} has no {dtype}")
+    # 70000 entries of 4: sum x**2 = 1.12e6, beyond float16; integers reduce in float
+    arrays = [xp.asarray(np.full((70000,), 4.0), dtype), xp.asarray(np.full((3, 2), 2.0), dtype)]
+    got = apply_regularization(L1L2(0.5, 0.25), arrays)
+    expected = 0.5 * (70000 * 4 + 6 * 2) + 0.25 * (70000 * 16 + 6 * 4)
+    assert_close(xp.numpy(got), expected, rtol=1e-6)
+
+
+def test_many_small_tensors_of_every_rank(xp: Backend) -> None:
+    # biases, norm scales, small kernels: concatenated into one kernel call
+    rng = np.random.default_rng(4)
+    shapes = [(3,), (2, 5), (4, 1, 3), (), (7,), (1, 1), (0,)] * 20
+    params = [rng.normal(size=shape) for shape in shapes]
+    got = apply_regularization(L1L2(0.1, 0.3), [xp.asarray(p) for p in params])
+    expected = sum(0.1 * np.abs(p).sum() + 0.3 * (p**2).sum() for p in params)
+    assert_close(xp.numpy(got), expected, rtol=1e-12)
+
+
+def test_constant_parameters_stay_accurate(xp: Backend) -> None:
+    # constant values are the worst case for SIMD-lane accumulation in long float32 rows
+    arrays = [
+        xp.asarray(np.full((2048, 2048), 0.0123), "float32"),
+        xp.asarray(np.full((70001,), 3.3), "float32"),
+    ]
+    got = apply_regularization(L1L2(1.0, 1.0), arrays)
+    values = [
+        np.full((2048, 2048), np.float32(0.0123), np.float64),
+        np.full((70001,), np.float32(3.3), np.float64),
+    ]
+    expected = sum(np.abs(v).sum() + (v**2).sum() for v in values)
+    assert_close(xp.numpy(got), expected, rtol=1e-5)
+
+
+def test_torch_without_gradients_and_under_no_grad() -> None:
+    import torch
+
+    weights = [torch.full((100000,), 0.5), torch.ones(3, 3, requires_grad=True)]
+    plain = apply_regularization(L2(1.0), weights[:1])
+    assert plain.grad_fn is None
+    assert_close(plain.numpy(), 25000.0)
+    with torch.no_grad():
+        assert apply_regularization(L2(1.0), weights).grad_fn is None
+    assert apply_regularization(L2(1.0), weights).grad_fn is not None

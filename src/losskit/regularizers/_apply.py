@@ -121,21 +121,75 @@ def apply_regularization(regularizer: Any, weights: Any) -> Any:
         >>> float(apply_regularization({"dense": {"kernel": L1(0.01)}, "head": "l2"}, params))
         0.65
     """
-    spec_is_tree = isinstance(regularizer, Mapping)
-    single = None if spec_is_tree else get(regularizer)
+    if isinstance(regularizer, Mapping):
+        return _apply_tree(regularizer, weights)
+    single = get(regularizer)
+    if single is None:
+        return 0.0
+    leaves = _flat_arrays(weights)
+    if leaves is None:
+        leaves = [leaf for _, leaf in _leaves(weights)]
+    if not leaves:
+        return 0.0
+    return _group_penalty(_namespace_of(leaves), single, leaves)
+
+
+def _apply_tree(regularizer: Mapping[Any, Any], weights: Any) -> Any:
     groups: dict[Any, tuple[Any, list[Any]]] = {}
+    # id -> (regularizer, group key): each regularizer object is hashed once, and holding
+    # the object keeps its id from being reused by another one
+    keys: dict[int, tuple[Any, Any]] = {}
     for path, leaf in _leaves(weights):
-        chosen = _regularizer_for(regularizer, path) if spec_is_tree else single
+        chosen = _regularizer_for(regularizer, path)
         if chosen is None:
             continue
-        key = _group_key(chosen)
-        groups.setdefault(key, (chosen, []))[1].append(leaf)
+        found = keys.get(id(chosen))
+        if found is None:
+            found = keys[id(chosen)] = (chosen, _group_key(chosen))
+        groups.setdefault(found[1], (chosen, []))[1].append(leaf)
     if not groups:
         return 0.0
     every = [leaf for _, leaves in groups.values() for leaf in leaves]
-    xp = ns.namespace(*every, names=[f"weights leaf {i}" for i in range(len(every))])
+    xp = _namespace_of(every)
     totals = [_group_penalty(xp, chosen, leaves) for chosen, leaves in groups.values()]
     return functools.reduce(operator.add, totals)
+
+
+_ARRAY_TYPE: dict[type, bool] = {}
+
+
+def _is_array_type(kind: type) -> bool:
+    """Whether instances of ``kind`` are array leaves (cached per type)."""
+    found = _ARRAY_TYPE.get(kind)
+    if found is None:
+        found = (
+            not issubclass(kind, (Mapping, list, tuple, str, bytes))
+            and hasattr(kind, "shape")
+            and hasattr(kind, "dtype")
+        )
+        _ARRAY_TYPE[kind] = found
+    return found
+
+
+def _flat_arrays(weights: Any) -> list[Any] | None:
+    """The arrays of one array or of a flat list, tuple or dict of arrays (the common case,
+    with one type check per leaf type); None for anything that needs the full walk."""
+    kind = type(weights)
+    if kind is list or kind is tuple:
+        items = list(weights)
+    elif kind is dict:
+        items = list(weights.values())
+    elif _is_array_type(kind):
+        return [weights]
+    else:
+        return None
+    return items if all(map(_is_array_type, set(map(type, items)))) else None
+
+
+def _namespace_of(leaves: list[Any]) -> ns.Namespace:
+    if len(set(map(type, leaves))) == 1:
+        return ns.namespace(leaves[0])
+    return ns.namespace(*leaves, names=[f"weights leaf {i}" for i in range(len(leaves))])
 
 
 def _factors(regularizer: L1 | L2 | L1L2) -> tuple[float | None, float | None]:
@@ -152,7 +206,10 @@ def _group_penalty(
 ) -> Any:
     if isinstance(regularizer, (L1, L2, L1L2)):
         l1, l2 = _factors(regularizer)
-        arrays = [ns.as_array(xp, leaf, name="weights") for leaf in leaves]
-        return fused_penalty(xp, arrays, l1, l2)
+        if not all(
+            ns.namespace(leaf) is xp for leaf in {type(leaf): leaf for leaf in leaves}.values()
+        ):
+            leaves = [ns.as_array(xp, leaf, name="weights") for leaf in leaves]
+        return fused_penalty(xp, leaves, l1, l2)
     penalties = [regularizer(leaf) for leaf in leaves]
     return functools.reduce(operator.add, penalties)

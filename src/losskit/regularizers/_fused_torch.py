@@ -1,6 +1,13 @@
-"""The PyTorch path of :mod:`._fused`: foreach kernels and a closed-form backward.
+"""The PyTorch path of :mod:`._fused`: few kernels over many tensors, a closed-form backward.
 
 Imported only when the parameters are torch tensors (so torch is already imported).
+
+On the CPU, ``torch.linalg.vector_norm`` over ``[n, 1024]`` views of each large tensor
+(PyTorch's vectorised last-dim norm, parallel over rows; short rows keep its float32
+accumulation accurate to ~1e-6); the small tensors (biases, norm scales) are concatenated
+into one first. ``torch._foreach_norm`` runs one single-threaded kernel per tensor on the
+CPU (and is ~1e-3 off on a whole embedding matrix), but one fused kernel on accelerators,
+where losskit uses it over 64K-element views.
 """
 
 from __future__ import annotations
@@ -10,7 +17,77 @@ from typing import Any
 
 import torch
 
-from losskit.regularizers._fused import BLOCK
+from losskit.regularizers._fused import BLOCK, SMALL
+
+ROW = 1 << 10
+"""Elements per row of the CPU norm kernel."""
+SLAB = 1 << 18
+"""L1: |x| of 256K elements (1 MiB of float32) at a time, into a buffer that stays in cache."""
+
+
+def _layout(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """1-D views of the large tensors, then one 1-D tensor holding all the small ones
+    (one ``cat`` costs ~0.25 us a tensor, a kernel launch per tensor ~3 us)."""
+    flats: list[torch.Tensor] = []
+    small: list[torch.Tensor] = []
+    for tensor in tensors:
+        if tensor.numel() < SMALL:
+            small.append(tensor)
+        else:
+            flats.append(tensor.reshape(-1))
+    if not small:
+        return flats
+    if torch.compiler.is_compiling():
+        flats.append(torch.cat([t.reshape(-1) for t in small]))
+    elif len(small) == 1:
+        flats.append(small[0].reshape(-1))
+    elif all(t.dim() == 1 for t in small):
+        flats.append(torch.cat(small))
+    else:  # views made in C++, then one cat (Python views cost 2.7 us a tensor)
+        flats.append(torch._C._nn.flatten_dense_tensors(small))
+    return flats
+
+
+def _cpu_sums(
+    tensors: Sequence[torch.Tensor], l1: float | None, l2: float | None, acc: torch.dtype
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(sum |x|, sum x**2) in float64, None for a term not asked for."""
+    flats = _layout(tensors)
+    abs_sums: list[torch.Tensor] = []
+    norms: list[torch.Tensor] = []  # partial 2-norms (the L2-only path) ...
+    square_sums: list[torch.Tensor] = []  # ... or partial sums of x**2 (the L1 path)
+    if l1 is None or torch.compiler.is_compiling():
+        for flat in flats:
+            rows = flat.numel() // ROW
+            head, tail = flat[: rows * ROW].view(rows, ROW), flat[rows * ROW :]
+            if l2 is not None:
+                norms.append(torch.linalg.vector_norm(head, dim=1, dtype=acc))
+                norms.append(torch.linalg.vector_norm(tail, dtype=acc).reshape(1))
+            if l1 is not None:  # compiled: inductor fuses |x| into the sum
+                abs_sums.append(torch.sum(torch.abs(flat), dtype=acc).reshape(1))
+    else:
+        # The ord-1 norm kernel is not vectorised (2.3x the ord-2 time): |x| into a buffer
+        # instead (the one read of the data), then sum |x| and sum |x|**2 from cache.
+        buffer = torch.empty(SLAB, dtype=acc, device=flats[0].device)
+        same = flats[0].dtype == acc
+        for flat in flats:
+            for piece in flat.split(SLAB):
+                out = buffer[: piece.numel()]
+                if same:
+                    torch.abs(piece, out=out)
+                else:  # float16 / bfloat16: |x| and x**2 in float32
+                    out.copy_(piece).abs_()
+                abs_sums.append(out.sum().reshape(1))
+                if l2 is not None:
+                    square_sums.append(out.square_().sum().reshape(1))
+    absolute = torch.cat(abs_sums).to(torch.float64).sum() if abs_sums else None
+    squares = None
+    if norms:
+        wide = torch.cat(norms).to(torch.float64)
+        squares = (wide * wide).sum()
+    elif square_sums:
+        squares = torch.cat(square_sums).to(torch.float64).sum()
+    return absolute, squares
 
 
 def _chunks(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -22,9 +99,36 @@ def _chunks(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     return pieces
 
 
-def _sum_of(pieces: list[torch.Tensor], order: int) -> torch.Tensor:
-    norms = torch.stack(torch._foreach_norm(pieces, order)).to(torch.float64)
-    return (norms * norms).sum() if order == 2 else norms.sum()
+def _foreach_sums(
+    tensors: Sequence[torch.Tensor], l1: float | None, l2: float | None, acc: torch.dtype
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Accelerators: ``torch._foreach_norm`` over 64K-element views, one fused kernel."""
+    del acc  # the foreach norm kernels accumulate low precision in float32 themselves
+    pieces = _chunks(tensors)
+    if not pieces:
+        return None, None
+    absolute = squares = None
+    if l1 is not None:
+        absolute = torch.stack(torch._foreach_norm(pieces, 1)).to(torch.float64).sum()
+    if l2 is not None:
+        norms = torch.stack(torch._foreach_norm(pieces, 2)).to(torch.float64)
+        squares = (norms * norms).sum()
+    return absolute, squares
+
+
+def _forward(
+    tensors: Sequence[torch.Tensor], l1: float | None, l2: float | None, dtype: torch.dtype
+) -> torch.Tensor:
+    low = tensors[0].dtype in (torch.float16, torch.bfloat16)
+    acc = torch.float32 if low else tensors[0].dtype
+    sums = _cpu_sums if tensors[0].device.type == "cpu" else _foreach_sums
+    absolute, squares = sums(tensors, l1, l2, acc)
+    total = torch.zeros((), dtype=torch.float64, device=tensors[0].device)
+    if squares is not None and l2 is not None:
+        total = total + l2 * squares
+    if absolute is not None and l1 is not None:
+        total = total + l1 * absolute
+    return total.to(dtype)
 
 
 class _Penalty(torch.autograd.Function):
@@ -36,35 +140,32 @@ class _Penalty(torch.autograd.Function):
     ) -> torch.Tensor:
         ctx.l1, ctx.l2 = l1, l2
         ctx.save_for_backward(*tensors)
-        pieces = _chunks(tensors)
-        total = torch.zeros((), dtype=torch.float64, device=tensors[0].device)
-        if l2 is not None and pieces:
-            total = total + l2 * _sum_of(pieces, 2)
-        if l1 is not None and pieces:
-            total = total + l1 * _sum_of(pieces, 1)
-        return total.to(dtype)
+        return _forward(tensors, l1, l2, dtype)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         tensors = ctx.saved_tensors
-        grads: list[torch.Tensor] | None = None
+        dtype = tensors[0].dtype
+        if ctx.l1 is None:
+            if ctx.l2 is None:
+                return (None, None, None, *(torch.zeros_like(t) for t in tensors))
+            scale = ((2.0 * ctx.l2) * grad).to(dtype)  # a 0-d tensor: no host sync
+            return (None, None, None, *torch._foreach_mul(tensors, scale))
+        # one new buffer per tensor: sign, times l1, plus 2 * l2 * x
+        grads = torch._foreach_sign(tensors)
+        torch._foreach_mul_(grads, (ctx.l1 * grad).to(dtype))
         if ctx.l2 is not None:
-            scale = (2.0 * ctx.l2) * grad
-            grads = list(torch._foreach_mul(tensors, scale.to(tensors[0].dtype)))
-        if ctx.l1 is not None:
-            signs = torch._foreach_sign(tensors)
-            scale = (ctx.l1 * grad).to(tensors[0].dtype)
-            if grads is None:
-                grads = list(torch._foreach_mul(signs, scale))
-            else:
-                torch._foreach_add_(grads, torch._foreach_mul(signs, scale))
-        if grads is None:
-            grads = [torch.zeros_like(t) for t in tensors]
+            scale = ((2.0 * ctx.l2) * grad).to(dtype)
+            torch._foreach_addcmul_(grads, tensors, [scale] * len(tensors))
         return (None, None, None, *grads)
 
 
 def penalty(
     tensors: Sequence[torch.Tensor], l1: float | None, l2: float | None, dtype: torch.dtype
 ) -> torch.Tensor:
-    result: torch.Tensor = _Penalty.apply(l1, l2, dtype, *tensors)
-    return result
+    if not tensors[0].dtype.is_floating_point:  # integer parameters: in floating point
+        tensors = [t.to(dtype) for t in tensors]
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        result: torch.Tensor = _Penalty.apply(l1, l2, dtype, *tensors)
+        return result
+    return _forward(tensors, l1, l2, dtype)  # no gradient wanted: no autograd node
