@@ -125,13 +125,19 @@ def compute_average_loss(
     else:
         values, weights = per_example_loss, sample_weight
     xp = plan.xp
+    context = require_replica_context(
+        "compute_average_loss",
+        bypass="pass `global_batch_size` explicitly",
+        allowed=global_batch_size is not None,
+    )
+    scale = 1 if context is None else context.loss_scale
     if global_batch_size is None:
-        replicas = require_replica_context(
-            "compute_average_loss", bypass="pass `global_batch_size` explicitly"
-        )
-        denominator: Any = plan.batch * replicas
+        split = 1 if context is None else context.num_replicas * context.micro_steps
+        denominator: Any = plan.batch * split / scale if scale != 1 else plan.batch * split
     else:
         denominator = _global_batch_size(xp, global_batch_size, values, plan.dtype)
+        if scale != 1:
+            denominator = denominator / scale
     if values.dtype != plan.dtype:
         values = xp.astype(values, plan.dtype)
     if weights is None:
@@ -233,8 +239,15 @@ def scale_regularization_loss(regularization_loss: Any) -> Any:
         6.25
     """
     xp = ns.namespace(regularization_loss, names=("regularization_loss",))
-    replicas = require_replica_context("scale_regularization_loss")
+    context = require_replica_context("scale_regularization_loss")
     values = ns.as_array(xp, regularization_loss, name="regularization_loss")
     result_dtype, dtype = ns.loss_dtypes(xp, values, name="regularization_loss")
     total = xp.sum(ns.astype(xp, values, dtype))
-    return ns.finish(xp, total / replicas, result_dtype)
+    if context is not None:
+        copies = context.num_replicas * context.micro_steps  # the penalty is added this often
+        scale = context.loss_scale
+        if scale == 1:
+            total = total / copies
+        elif scale != copies:
+            total = total * scale / copies
+    return ns.finish(xp, total, result_dtype)

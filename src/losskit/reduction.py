@@ -157,23 +157,32 @@ ReductionLike = Reduction | str | None
 """A :class:`Reduction` or any key :meth:`Reduction.validate` accepts."""
 
 
-def resolve(reduction: ReductionLike, *, num_replicas: int) -> Reduction:
-    """Validate ``reduction`` and resolve ``AUTO`` for a context of ``num_replicas`` replicas.
+def resolve(
+    reduction: ReductionLike, *, num_replicas: int, accumulation_steps: int = 1
+) -> Reduction:
+    """Validate ``reduction`` and resolve ``AUTO`` for a step split over ``num_replicas``
+    replicas and ``accumulation_steps`` micro-batches.
 
-    With more than one replica a local mean is wrong: the replicas' gradients are summed, so
-    the mean must be over the global batch. Like tf.keras's ``Loss``, losskit then refuses
-    ``AUTO`` and every dividing reduction and says what to use instead.
+    With more than one replica or micro-batch a local mean is wrong: the pieces' gradients
+    are combined, so the mean must be over the global batch. Like tf.keras's ``Loss``,
+    losskit then refuses ``AUTO`` and every dividing reduction and says what to use instead.
 
     Raises:
-        ValueError: an invalid key, or a dividing reduction with ``num_replicas > 1``.
+        ValueError: an invalid key, or a dividing reduction when the step is split.
     """
     member = Reduction.validate(reduction)
-    if num_replicas > 1 and member.divides:
+    if member.divides and (num_replicas > 1 or accumulation_steps > 1):
+        where = (
+            f"inside a replica context with {num_replicas} replicas (their gradients are "
+            "summed)"
+            if num_replicas > 1
+            else f"with {accumulation_steps} accumulation steps (their gradients are combined)"
+        )
         raise ValueError(
             f"Invalid `reduction`: {member.value!r} divides by the local batch, which is wrong "
-            f"inside a replica context with {num_replicas} replicas (their gradients are "
-            "summed). Use `Reduction.SUM` or `Reduction.NONE` and divide by the global batch "
-            "with `losskit.compute_average_loss(per_example_loss, global_batch_size=...)`."
+            f"{where}. Use `Reduction.SUM` or `Reduction.NONE` and divide by the global batch "
+            "with `losskit.compute_average_loss(per_example_loss, global_batch_size=...)` "
+            "(`losskit.distribute.global_denominator` computes it)."
         )
     if member is Reduction.AUTO:
         return Reduction.SUM_OVER_BATCH_SIZE

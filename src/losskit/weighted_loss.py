@@ -7,7 +7,7 @@ from typing import Any
 from losskit import _namespace as ns
 from losskit._shapes import check_same_rank_weights
 from losskit._sums import broadcast_factor, divide_no_nan, size, weighted_total
-from losskit.distribute._context import summing_replicas
+from losskit.distribute._context import step_split
 from losskit.loss_collections import LOSSES, record
 from losskit.reduction import Reduction, ReductionLike, resolve
 
@@ -73,7 +73,8 @@ def compute_weighted_loss(
         array([1., 0., 6., 0.])
     """
     xp = ns.namespace(losses, weights, names=("losses", "weights"))
-    member = resolve(reduction, num_replicas=summing_replicas())
+    replicas, steps, scale = step_split()
+    member = resolve(reduction, num_replicas=replicas, accumulation_steps=steps)
     values = ns.as_array(xp, losses, name="losses")
     result_dtype, dtype = ns.loss_dtypes(xp, values, name="losses")
     values = ns.astype(xp, values, dtype)
@@ -84,6 +85,8 @@ def compute_weighted_loss(
         ns.check_weight_dtype(xp, weight, name="weights")
         check_same_rank_weights(values.shape, weight.shape, values="losses", weights="weights")
         loss = _array_weighted(xp, values, ns.astype(xp, weight, dtype), member)
+    if scale != 1 and member is Reduction.SUM:
+        loss = loss * scale  # undo the engine's mean over replicas or micro-steps
     loss = ns.finish(xp, loss, result_dtype)
     if loss_collection:
         record(loss, loss_collection)

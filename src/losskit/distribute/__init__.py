@@ -1,17 +1,22 @@
-"""Replica contexts: how many replicas share a step, and where the code runs."""
+"""Distributed engines: how many replicas share a step, how their gradients are combined,
+and the step's exact global denominator (``docs/distributed.md``)."""
 
-from losskit.distribute._context import (
-    DistributionContext,
-    cross_replica_context,
-    get_context,
-    num_replicas_in_sync,
-    replica_context,
-)
+from losskit.distribute._context import DistributionContext
+from losskit.distribute._context import cross_replica_context
+from losskit.distribute._context import get_context
+from losskit.distribute._context import num_replicas_in_sync
+from losskit.distribute._context import replica_context
+from losskit.distribute._denominator import global_denominator
+from losskit.distribute._engines import jax_context
+from losskit.distribute._engines import torch_context
 
 __all__ = [
     "DistributionContext",
     "cross_replica_context",
     "get_context",
+    "global_denominator",
+    "jax_context",
     "num_replicas_in_sync",
     "replica_context",
+    "torch_context",
 ]

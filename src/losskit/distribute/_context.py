@@ -15,7 +15,8 @@ import contextlib
 import dataclasses
 import numbers
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from losskit._errors import invalid
 
@@ -28,29 +29,72 @@ __all__ = [
 ]
 
 
+GRADIENT_MODES = ("sum", "mean")
+
+
+class _Window:
+    """The current optimizer step's accumulation window (set by ``global_denominator``)."""
+
+    __slots__ = ("micro_steps",)
+
+    def __init__(self) -> None:
+        self.micro_steps: int | None = None
+
+
 @dataclasses.dataclass(frozen=True)
 class DistributionContext:
-    """Where the current code runs.
+    """Where the current code runs, and how the engine combines its gradients.
 
     Attributes:
-        num_replicas: replicas that run the step in sync and whose gradients are summed.
-        replica_id: this replica's index, or None in cross-replica context.
+        num_replicas: replicas (processes, devices) that run the step in sync.
+        replica_id: this replica's index; None in cross-replica context; a traced index
+            under JAX.
+        gradients: how the engine combines the replicas' gradients: ``"sum"``
+            (tf.distribute, ``psum``) or ``"mean"`` (DDP, FSDP, Horovod, ``pmean``).
+        accumulation_steps: micro-batches per optimizer step (gradient accumulation).
+        accumulation: how the micro-steps' gradients are combined: ``"sum"`` (calling
+            ``backward`` on each, gradients add up in ``.grad``) or ``"mean"`` (the engine
+            divides each by ``accumulation_steps``, as DeepSpeed and accelerate do).
+        engine: which engine: ``"replica_context"``, ``"torch"`` or ``"jax"``.
 
     Example:
         >>> from losskit.distribute import replica_context
         >>> with replica_context(4, replica_id=1) as context:
-        ...     context
-        DistributionContext(num_replicas=4, replica_id=1)
+        ...     context.num_replicas, context.replica_id, context.gradients
+        (4, 1, 'sum')
         >>> context.in_cross_replica_context
         False
     """
 
     num_replicas: int
-    replica_id: int | None
+    replica_id: Any
+    gradients: str = "sum"
+    accumulation_steps: int = 1
+    accumulation: str = "sum"
+    engine: str = "replica_context"
+    all_reduce: Callable[[Any], Any] | None = dataclasses.field(
+        default=None, repr=False, compare=False
+    )
+    window: _Window = dataclasses.field(default_factory=_Window, repr=False, compare=False)
 
     @property
     def in_cross_replica_context(self) -> bool:
         return self.replica_id is None
+
+    @property
+    def micro_steps(self) -> int:
+        """Micro-steps in the current window: as counted by the last ``global_denominator``
+        call, else ``accumulation_steps``."""
+        steps = self.window.micro_steps
+        return self.accumulation_steps if steps is None else steps
+
+    @property
+    def loss_scale(self) -> int:
+        """What the engine's combination divides a loss's gradient by, undone in advance:
+        ``num_replicas`` if it averages replicas, times ``accumulation_steps`` if it averages
+        micro-steps."""
+        scale = self.num_replicas if self.gradients == "mean" else 1
+        return scale * (self.accumulation_steps if self.accumulation == "mean" else 1)
 
 
 class _State(threading.local):
@@ -61,14 +105,20 @@ class _State(threading.local):
 _STATE = _State()
 
 
-def _check_count(num_replicas: object) -> int:
+def check_count(num_replicas: object, name: str = "num_replicas") -> int:
     if (
         isinstance(num_replicas, bool)
         or not isinstance(num_replicas, numbers.Integral)
         or int(num_replicas) < 1
     ):
-        raise ValueError(invalid("num_replicas", "a positive integer", num_replicas))
+        raise ValueError(invalid(name, "a positive integer", num_replicas))
     return int(num_replicas)
+
+
+def check_mode(value: object, name: str) -> str:
+    if not isinstance(value, str) or value not in GRADIENT_MODES:
+        raise ValueError(invalid(name, "'sum' or 'mean'", value))
+    return value
 
 
 @contextlib.contextmanager
@@ -80,25 +130,46 @@ def _entered(context: DistributionContext) -> Iterator[DistributionContext]:
         _STATE.stack.pop()
 
 
-def replica_context(
-    num_replicas: int, *, replica_id: int = 0
-) -> contextlib.AbstractContextManager[DistributionContext]:
-    """Run the enclosed code as replica ``replica_id`` of ``num_replicas`` (sum of gradients).
+def enter(context: DistributionContext) -> contextlib.AbstractContextManager[DistributionContext]:
+    """Push ``context`` for the enclosed code (the engines' context managers use this)."""
+    return _entered(context)
 
-    This is the in-process model of the body of TensorFlow's ``strategy.run``: inside it,
-    :func:`losskit.compute_average_loss` divides by ``batch * num_replicas`` and
-    :func:`losskit.scale_regularization_loss` by ``num_replicas``, so that summing the
-    replicas' gradients gives the gradient of the global mean. Contexts nest; the innermost
-    one applies. To simulate ``R`` replicas in one process, run the step once per
-    ``replica_id``.
+
+def replica_context(
+    num_replicas: int,
+    *,
+    replica_id: int = 0,
+    gradients: str = "sum",
+    accumulation_steps: int = 1,
+    accumulation: str = "sum",
+    all_reduce: Callable[[Any], Any] | None = None,
+) -> contextlib.AbstractContextManager[DistributionContext]:
+    """Run the enclosed code as replica ``replica_id`` of ``num_replicas``.
+
+    By default this is the in-process model of the body of TensorFlow's ``strategy.run``
+    (gradients summed over replicas): inside it, :func:`losskit.compute_average_loss`
+    divides by ``batch * num_replicas`` and :func:`losskit.scale_regularization_loss` by
+    ``num_replicas``, so that summing the replicas' gradients gives the gradient of the
+    global mean. Contexts nest; the innermost one applies. To simulate ``R`` replicas in
+    one process, run the step once per ``replica_id`` (or use :mod:`losskit.testing`).
+
+    With ``gradients``, ``accumulation_steps``, ``accumulation`` and ``all_reduce`` it
+    describes any engine (a plain sum engine such as Horovod with ``op=Sum``, an engine
+    of your own): see ``docs/distributed.md`` for the contract.
 
     Args:
         num_replicas: the number of replicas in sync, a positive integer.
         replica_id: the index of this replica, ``0 <= replica_id < num_replicas``.
+        gradients: ``"sum"`` or ``"mean"``: how the engine combines replicas' gradients.
+        accumulation_steps: micro-batches per optimizer step, a positive integer.
+        accumulation: ``"sum"`` or ``"mean"``: how micro-steps' gradients are combined.
+        all_reduce: a function that sums a 0-d array over the replicas and returns the
+            sum (used once per step by :func:`losskit.distribute.global_denominator`).
 
     Raises:
-        ValueError: ``num_replicas`` is not a positive integer, or ``replica_id`` is out of
-            range.
+        ValueError: ``num_replicas`` or ``accumulation_steps`` is not a positive integer,
+            ``replica_id`` is out of range, or a mode is not ``"sum"``/``"mean"``.
+        TypeError: ``all_reduce`` is not callable.
 
     Example:
         >>> import numpy as np, losskit
@@ -106,7 +177,7 @@ def replica_context(
         ...     float(losskit.compute_average_loss(np.array([1.0, 2.0, 3.0, 4.0])))
         1.25
     """
-    count = _check_count(num_replicas)
+    count = check_count(num_replicas)
     if (
         isinstance(replica_id, bool)
         or not isinstance(replica_id, numbers.Integral)
@@ -115,7 +186,17 @@ def replica_context(
         raise ValueError(
             invalid("replica_id", f"an integer in [0, {count}) for {count} replicas", replica_id)
         )
-    return _entered(DistributionContext(count, int(replica_id)))
+    if all_reduce is not None and not callable(all_reduce):
+        raise TypeError(invalid("all_reduce", "a callable or None", all_reduce))
+    context = DistributionContext(
+        count,
+        int(replica_id),
+        gradients=check_mode(gradients, "gradients"),
+        accumulation_steps=check_count(accumulation_steps, "accumulation_steps"),
+        accumulation=check_mode(accumulation, "accumulation"),
+        all_reduce=all_reduce,
+    )
+    return _entered(context)
 
 
 def cross_replica_context(
@@ -137,7 +218,7 @@ def cross_replica_context(
         ...
         RuntimeError: You are calling `scale_regularization_loss` in cross-replica context...
     """
-    return _entered(DistributionContext(_check_count(num_replicas), None))
+    return _entered(DistributionContext(check_count(num_replicas), None))
 
 
 def get_context() -> DistributionContext | None:
@@ -170,21 +251,29 @@ def num_replicas_in_sync() -> int:
     return stack[-1].num_replicas if stack else 1
 
 
-def summing_replicas() -> int:
-    """How many replicas' gradients are summed with this code's: the replica count inside a
-    replica context, 1 in cross-replica context (run once for all) and outside contexts."""
+def step_split() -> tuple[int, int, int]:
+    """``(replicas, accumulation_steps, loss_scale)`` for a loss computed here: how the
+    global batch is split and what the engine's combination divides by. Cross-replica code
+    runs once for all: ``(1, 1, 1)``, as outside every context."""
     stack = _STATE.stack
     if not stack or stack[-1].in_cross_replica_context:
-        return 1
-    return stack[-1].num_replicas
+        return 1, 1, 1
+    context = stack[-1]
+    return context.num_replicas, context.accumulation_steps, context.loss_scale
 
 
-def require_replica_context(caller: str, *, bypass: str = "") -> int:
-    """The replica count, or a ``RuntimeError`` in cross-replica context (as TensorFlow)."""
+def require_replica_context(
+    caller: str, *, bypass: str = "", allowed: bool = False
+) -> DistributionContext | None:
+    """The replica context; None outside every context and, if ``allowed``, in
+    cross-replica context (which runs once for all); else a ``RuntimeError`` there, as in
+    TensorFlow."""
     context = get_context()
     if context is None:
-        return 1
+        return None
     if context.in_cross_replica_context:
+        if allowed:
+            return None
         fix = (
             "Call it inside `losskit.distribute.replica_context(...)`, i.e. in the per-replica step"
         )
@@ -193,4 +282,4 @@ def require_replica_context(caller: str, *, bypass: str = "") -> int:
             f"You are calling `{caller}` in cross-replica context, while it was expected to be "
             f"called in replica context. {fix}"
         )
-    return context.num_replicas
+    return context

@@ -1,0 +1,177 @@
+"""``global_denominator``: the exact denominator of a whole optimizer step, in one all-reduce."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+
+from losskit import _namespace as ns
+from losskit._errors import invalid
+from losskit.distribute._context import require_replica_context
+from losskit.reduction import Reduction, ReductionLike
+
+__all__ = ["global_denominator"]
+
+_NAME = "micro_batch_weights"
+
+
+def global_denominator(
+    *micro_batch_weights: Any,
+    reduction: ReductionLike = Reduction.SUM_BY_NONZERO_WEIGHTS,
+) -> Any:
+    r"""The denominator of the whole optimizer step: over every replica and micro-batch.
+
+    Pass the weights (or mask) of each micro-batch this replica runs in the step, all of
+    them, before the first backward. Each replica counts its own, and the counts are
+    summed over the replicas of the current context with one all-reduce (``torch.distributed``,
+    ``jax.lax.psum``, or the ``all_reduce`` given to ``replica_context``). The result stays a
+    0-d array on the weights' device (no host sync) and carries no gradient.
+
+    ================================================ ======================================
+    ``reduction``                                    denominator :math:`D`
+    ================================================ ======================================
+    ``SUM_OVER_BATCH_SIZE`` (``AUTO``)               number of elements: :math:`\sum |w|`
+    ``SUM_BY_NONZERO_WEIGHTS`` (default)             :math:`\sum \#\{i : w_i \ne 0\}`
+    ``WEIGHTED_MEAN``, ``MEAN_WITH_SAMPLE_WEIGHT``   :math:`\sum_i w_i`
+    ================================================ ======================================
+
+    Give the weights at the losses' shape (a ``[B, T]`` token mask for ``[B, T]`` token
+    losses; ``[B]`` weights for per-example losses). Then, on every micro-batch,
+    ``compute_average_loss(losses, weights, global_batch_size=D)`` returns the value whose
+    gradient, combined by the engine, is the gradient of the global weighted mean; uneven
+    shards and a partial last window (fewer micro-batches than ``accumulation_steps``) are
+    exact. The call also tells the context how many micro-steps this window has, for
+    :func:`losskit.scale_regularization_loss`.
+
+    Args:
+        *micro_batch_weights: one array per micro-batch of this step (same library), of a
+            real, integer or bool dtype.
+        reduction: which count to take (see the table).
+
+    Returns:
+        0-d array of the widest floating dtype the library enables (float64; float32 under
+        JAX's default), in the weights' namespace and device.
+
+    Raises:
+        ValueError: no arrays, more arrays than the context's ``accumulation_steps``, or a
+            reduction that does not divide (``SUM``, ``NONE``).
+        TypeError: a Python number or a non-numeric dtype.
+        RuntimeError: in cross-replica context, or in a multi-replica context that has no
+            all-reduce.
+
+    Example:
+        >>> import numpy as np, losskit
+        >>> masks = [np.array([[1, 1, 0]]), np.array([[1, 0, 0], [1, 1, 1]])]  # 2 micro-batches
+        >>> D = losskit.distribute.global_denominator(*masks)
+        >>> float(D)
+        6.0
+        >>> losses = [np.array([[2.0, 4.0, 9.0]]), np.array([[3.0, 9.0, 9.0], [1.0, 1.0, 1.0]])]
+        >>> sum(float(losskit.compute_average_loss(l, m, global_batch_size=D))
+        ...     for l, m in zip(losses, masks))
+        2.0
+    """
+    if not micro_batch_weights:
+        raise ValueError(invalid(_NAME, "at least one array (one per micro-batch)", ()))
+    member = Reduction.validate(reduction)
+    if not member.divides:
+        raise ValueError(
+            invalid(
+                "reduction",
+                "a dividing reduction (sum_over_batch_size, sum_by_nonzero_weights, "
+                "weighted_mean, mean_with_sample_weight)",
+                member.value,
+                hint="SUM and NONE have no denominator.",
+            )
+        )
+    for index, weights in enumerate(micro_batch_weights):
+        if ns.is_python_number(weights) or isinstance(weights, bool):
+            raise TypeError(
+                invalid(
+                    f"{_NAME}[{index}]",
+                    "an array of weights or a mask for one micro-batch",
+                    weights,
+                    hint="For a count of examples pass the per-example losses (or ones) with "
+                    "reduction='sum_over_batch_size'.",
+                )
+            )
+    names = [f"{_NAME}[{index}]" for index in range(len(micro_batch_weights))]
+    xp = ns.namespace(*micro_batch_weights, names=names)
+    context = require_replica_context("global_denominator")
+    steps = len(micro_batch_weights)
+    if context is not None and steps > context.accumulation_steps:
+        raise ValueError(
+            invalid(
+                _NAME,
+                f"at most accumulation_steps={context.accumulation_steps} arrays",
+                f"{steps} arrays",
+                hint="Pass the micro-batches of one optimizer step.",
+            )
+        )
+    arrays = [
+        ns.as_array(xp, weights, name=name)
+        for weights, name in zip(micro_batch_weights, names, strict=True)
+    ]
+    for array, name in zip(arrays, names, strict=True):
+        if not ns.is_bool(xp, array.dtype):
+            ns.check_weight_dtype(xp, array, name=name)
+    first = arrays[0]
+    dtype = ns.widest_float(xp, first)
+    local = _local_count(xp, arrays, member, dtype, like=first)
+    local = _stop_gradient(local)
+    if context is not None:
+        context.window.micro_steps = steps
+        if context.num_replicas > 1:
+            if context.all_reduce is None:
+                raise RuntimeError(
+                    f"global_denominator: the context ({context.engine}, "
+                    f"{context.num_replicas} replicas) has no all-reduce. Pass "
+                    "`all_reduce=` to `replica_context` (losskit.testing.run_replicas does), "
+                    "or use `torch_context`/`jax_context`."
+                )
+            local = context.all_reduce(local)
+    return local
+
+
+def _local_count(
+    xp: ns.Namespace, arrays: list[Any], member: Reduction, dtype: Any, *, like: Any
+) -> Any:
+    if member in (Reduction.SUM_OVER_BATCH_SIZE, Reduction.AUTO):
+        count = sum(_size(array.shape) for array in arrays)
+        return _constant(xp, count, dtype, like)
+    if member is Reduction.SUM_BY_NONZERO_WEIGHTS:
+        counts = [xp.astype(xp.count_nonzero(array != 0), dtype) for array in arrays]
+    else:  # WEIGHTED_MEAN, MEAN_WITH_SAMPLE_WEIGHT: the weight sum
+        counts = [xp.sum(xp.astype(array, dtype)) for array in arrays]
+    total = counts[0]
+    for count in counts[1:]:
+        total = total + count
+    return total
+
+
+def _size(shape: tuple[Any, ...]) -> int:
+    count = 1
+    for extent in shape:
+        count *= int(extent)
+    return count
+
+
+def _stop_gradient(value: Any) -> Any:
+    """Counts and weight sums are data: the denominator is a constant for differentiation."""
+    module = type(value).__module__
+    if module.startswith("torch"):
+        return value.detach()
+    if module.startswith("jax"):
+        import jax
+
+        return jax.lax.stop_gradient(value)
+    return value
+
+
+def _constant(xp: ns.Namespace, value: int, dtype: Any, like: Any) -> Any:
+    """``value`` as a 0-d array on ``like``'s device (a traced JAX array has none to ask)."""
+    try:
+        device = array_api_compat.device(like)
+    except Exception:  # a tracer: XLA places the constant itself
+        return xp.asarray(value, dtype=dtype)
+    return xp.asarray(value, dtype=dtype, device=device)

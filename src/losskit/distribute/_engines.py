@@ -1,0 +1,176 @@
+"""The real engines: ``torch.distributed`` and JAX's mapped axes.
+
+Each context manager reads the replica count and index from its engine, and provides the
+engine's all-reduce (a sum over replicas) for :func:`losskit.distribute.global_denominator`.
+The framework is imported when a context is entered, never when losskit is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from losskit._errors import describe, invalid
+from losskit.distribute._context import (
+    DistributionContext,
+    check_count,
+    check_mode,
+    enter,
+)
+
+__all__ = ["jax_context", "torch_context"]
+
+
+def torch_context(
+    process_group: Any = None,
+    *,
+    gradients: str = "mean",
+    accumulation_steps: int = 1,
+    accumulation: str = "sum",
+) -> contextlib.AbstractContextManager[DistributionContext]:
+    """Run the enclosed code as this process's replica of a ``torch.distributed`` job.
+
+    The replica count and index are the world size and rank of ``process_group`` (the
+    default group if None). ``DistributedDataParallel`` and FSDP average gradients
+    (``gradients="mean"``, the default); FSDP with ``set_force_sum_reduction_for_comms(True)``
+    or ``set_gradient_divide_factor(1.0)`` sums them (``gradients="sum"``). If
+    ``torch.distributed`` is not initialized the code runs as one replica, so the same
+    script works on one process.
+
+    Inside, :func:`losskit.compute_average_loss`, :func:`losskit.scale_regularization_loss`
+    and :func:`losskit.compute_weighted_loss` (``SUM``) return the value whose gradient,
+    after the engine's combination over ranks and ``accumulation_steps`` micro-steps, is
+    the gradient of the single-process loss on the global batch (``docs/distributed.md``).
+
+    Args:
+        process_group: the data-parallel ``ProcessGroup`` whose gradients are combined.
+        gradients: ``"mean"`` (DDP, FSDP default) or ``"sum"``.
+        accumulation_steps: micro-batches per optimizer step.
+        accumulation: ``"sum"`` (``loss.backward()`` per micro-batch, plain PyTorch) or
+            ``"mean"`` (the engine divides by ``accumulation_steps``: DeepSpeed,
+            ``accelerator.backward``).
+
+    Raises:
+        ValueError: a mode is not ``"sum"``/``"mean"``, ``accumulation_steps`` is not a
+            positive integer, or this process is not in ``process_group``.
+        RuntimeError: ``process_group`` is given but ``torch.distributed`` is not
+            initialized.
+
+    Example:
+        >>> import torch, losskit
+        >>> with losskit.distribute.torch_context() as context:  # one process, no init
+        ...     context.num_replicas, context.gradients
+        (1, 'mean')
+    """
+    import torch.distributed as dist
+
+    mode = check_mode(gradients, "gradients")
+    steps = check_count(accumulation_steps, "accumulation_steps")
+    how = check_mode(accumulation, "accumulation")
+    if dist.is_available() and dist.is_initialized():
+        size = dist.get_world_size(process_group)
+        rank = dist.get_rank(process_group)
+        if rank < 0:
+            raise ValueError(
+                invalid(
+                    "process_group",
+                    "a group this process belongs to",
+                    process_group,
+                    hint="Enter the context only on the group's ranks.",
+                )
+            )
+    elif process_group is not None:
+        raise RuntimeError(
+            f"torch_context(process_group={describe(process_group)}): torch.distributed is "
+            "not initialized. Call `torch.distributed.init_process_group` first, or pass no "
+            "group to run as one process."
+        )
+    else:
+        size, rank = 1, 0
+    context = DistributionContext(
+        size,
+        rank,
+        gradients=mode,
+        accumulation_steps=steps,
+        accumulation=how,
+        engine="torch",
+        all_reduce=_torch_all_reduce(process_group) if size > 1 else None,
+    )
+    return enter(context)
+
+
+def _torch_all_reduce(group: Any) -> Callable[[Any], Any]:
+    def all_reduce(value: Any) -> Any:
+        import torch.distributed as dist
+
+        total = value.detach().clone()
+        dist.all_reduce(total, op=dist.ReduceOp.SUM, group=group)
+        return total
+
+    return all_reduce
+
+
+def jax_context(
+    axis_name: Any,
+    *,
+    gradients: str,
+    accumulation_steps: int = 1,
+    accumulation: str = "sum",
+) -> contextlib.AbstractContextManager[DistributionContext]:
+    """Run the enclosed code as one replica of JAX's mapped axis ``axis_name``.
+
+    Enter it inside the function that ``jax.shard_map`` (or ``pmap``) maps over
+    ``axis_name``: the replica count is the axis size and the all-reduce is
+    ``jax.lax.psum``. JAX leaves the combination of gradients to you: say whether you
+    ``psum`` them (``gradients="sum"``) or ``pmean`` them (``gradients="mean"``). Code that
+    ``jit``-compiles a loss over global arrays needs no context: it sees the whole batch.
+
+    Args:
+        axis_name: the mapped axis (or tuple of axes) the data is split over.
+        gradients: ``"sum"`` if you ``psum`` the gradients, ``"mean"`` if you ``pmean`` them.
+        accumulation_steps: micro-batches per optimizer step.
+        accumulation: ``"sum"`` if the micro-steps' gradients are added, ``"mean"`` if
+            averaged (e.g. ``optax.MultiSteps``).
+
+    Raises:
+        ValueError: a mode is not ``"sum"``/``"mean"`` or ``accumulation_steps`` is not a
+            positive integer.
+        RuntimeError: ``axis_name`` is not bound where the context is entered.
+
+    Example:
+        >>> import jax, losskit
+        >>> def replica(x):
+        ...     with losskit.distribute.jax_context("i", gradients="sum") as context:
+        ...         return x * context.num_replicas
+        >>> jax.vmap(replica, axis_name="i")(jax.numpy.ones(3)).tolist()
+        [3.0, 3.0, 3.0]
+    """
+    import jax
+
+    mode = check_mode(gradients, "gradients")
+    steps = check_count(accumulation_steps, "accumulation_steps")
+    how = check_mode(accumulation, "accumulation")
+    try:
+        size = int(jax.lax.psum(1, axis_name))
+        index = jax.lax.axis_index(axis_name)
+    except NameError:
+        raise RuntimeError(
+            f"jax_context({axis_name!r}): the axis {axis_name!r} is not bound here. Enter "
+            "the context inside the function that `jax.shard_map` (or `pmap`/`vmap`) maps "
+            f"over {axis_name!r}."
+        ) from None
+
+    def all_reduce(value: Any) -> Any:
+        return jax.lax.psum(value, axis_name)
+
+    context = DistributionContext(
+        size,
+        index,
+        gradients=mode,
+        accumulation_steps=steps,
+        accumulation=how,
+        engine="jax",
+        all_reduce=all_reduce,
+    )
+    return enter(context)
