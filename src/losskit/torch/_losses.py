@@ -1,0 +1,115 @@
+"""``losses(module)``: Keras's ``layer.losses`` for a regularized ``nn.Module``."""
+
+from __future__ import annotations
+
+import functools
+import operator
+from typing import Any
+
+import torch
+from torch import nn
+
+from losskit._errors import invalid
+from losskit.regularizers import L1, L1L2, L2, apply_regularization
+from losskit.torch._state import state_of
+
+__all__ = ["losses", "penalty"]
+
+
+def _group_key(regularizer: Any) -> Any:
+    if isinstance(regularizer, (L1, L2, L1L2)):
+        return regularizer  # equal configs share one fused call
+    return id(regularizer)
+
+
+def _weight_groups(module: nn.Module) -> list[tuple[Any, list[torch.Tensor]]]:
+    """(regularizer, trainable parameters) per regularizer, each parameter once."""
+    groups: dict[Any, tuple[Any, list[torch.Tensor]]] = {}
+    seen: set[int] = set()
+    for owner in module.modules():
+        state = state_of(owner)
+        if state is None or not state.weights:
+            continue
+        for leaf, stack in state.weights.items():
+            if not stack:
+                continue
+            parameter = owner._parameters.get(leaf)
+            # Keras 3's rule: only trainable weights are regularized
+            if parameter is None or not parameter.requires_grad or id(parameter) in seen:
+                continue
+            seen.add(id(parameter))  # a tied parameter is penalized once
+            regularizer = stack[-1][1]
+            groups.setdefault(_group_key(regularizer), (regularizer, []))[1].append(parameter)
+    return list(groups.values())
+
+
+def losses(module: nn.Module, *, weights: bool = True, activity: bool = True) -> list[Any]:
+    """The regularization losses of ``module`` and its submodules, as Keras's
+    ``layer.losses``: activity penalties of the last outermost forward, then weight
+    penalties computed now from the current parameter values.
+
+    Weight penalties come one per regularizer (a fused call over all the parameters that
+    share it; Keras lists one per weight: the sum is the same), computed with autocast off
+    (float32 parameters give float32 penalties, as in Keras's mixed precision). Parameters
+    with ``requires_grad=False`` are not regularized (Keras 3's rule; tf_keras also
+    regularizes non-trainable weights). Activity penalties keep the output's dtype.
+
+    Under data parallelism these are the local values: a summing engine (TensorFlow's
+    convention, :mod:`losskit.distribute`) needs the weight penalties divided by the
+    number of replicas (:func:`losskit.scale_regularization_loss`); DDP averages gradients,
+    so there they go into the loss as they are.
+
+    Args:
+        module: a module regularized with :func:`losskit.torch.regularize` (or wrapping one).
+        weights: include the weight penalties (False when the optimizer decays instead).
+        activity: include the activity penalties.
+
+    Returns:
+        A list of 0-d tensors (empty if nothing is attached).
+
+    Raises:
+        TypeError: ``module`` is not an ``nn.Module``.
+
+    Example:
+        >>> import torch, losskit.torch
+        >>> from losskit.regularizers import L2
+        >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())
+        >>> _ = torch.nn.init.ones_(model[0].weight)
+        >>> _ = losskit.torch.regularize(model, kernel=L2(0.5), bias=None)
+        >>> losskit.torch.losses(model)  # 0.5 * 4
+        [tensor(2., grad_fn=<...>)]
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(invalid("module", "a torch.nn.Module", module))
+    found: list[Any] = []
+    if activity:
+        for owner in module.modules():
+            state = state_of(owner)
+            if state is not None and state.records:
+                found.extend(state.records)
+    if weights:
+        groups = _weight_groups(module)
+        if groups:
+            device = groups[0][1][0].device.type
+            # Keras computes weight penalties with autocast off
+            with torch.autocast(device, enabled=False):
+                found.extend(apply_regularization(reg, params) for reg, params in groups)
+    return found
+
+
+def penalty(module: nn.Module, *, weights: bool = True, activity: bool = True) -> Any:
+    """The sum of :func:`losses` (a 0-d tensor; zero if nothing is attached).
+
+    Example:
+        >>> import torch, losskit.torch
+        >>> layer = torch.nn.Linear(3, 1)
+        >>> _ = torch.nn.init.constant_(layer.weight, 2.0)
+        >>> _ = losskit.torch.regularize(layer, kernel="l1")
+        >>> round(float(losskit.torch.penalty(layer)), 6)  # 0.01 * 3 * 2
+        0.06
+    """
+    found = losses(module, weights=weights, activity=activity)
+    if not found:
+        first = next(module.parameters(), None)
+        return torch.zeros((), device=None if first is None else first.device)
+    return functools.reduce(operator.add, found)
