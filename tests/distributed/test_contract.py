@@ -150,7 +150,9 @@ def test_one_all_reduce_per_call() -> None:
 
     with replica_context(2, accumulation_steps=3, all_reduce=all_reduce):
         D = global_denominator(np.ones(2), np.ones(5), np.zeros(1))
-    assert len(calls) == 1 and float(calls[0]) == 7.0 and float(D) == 14.0
+    assert len(calls) == 1
+    assert float(calls[0]) == 7.0
+    assert float(D) == 14.0
 
 
 @pytest.mark.parametrize(
@@ -164,12 +166,14 @@ def test_one_all_reduce_per_call() -> None:
         (
             lambda: global_denominator(np.ones(2), reduction="sum"),
             ValueError,
-            r"Invalid `reduction`: expected a dividing reduction .* received 'sum'. SUM and NONE have no denominator",
+            r"Invalid `reduction`: expected a dividing reduction .* received 'sum'. "
+            r"SUM and NONE have no denominator",
         ),
         (
             lambda: global_denominator(np.ones(2), 3),
             TypeError,
-            r"Invalid `micro_batch_weights\[1\]`: expected an array of weights or a mask for one micro-batch, received 3",
+            r"Invalid `micro_batch_weights\[1\]`: expected an array of weights or a mask for "
+            r"one micro-batch, received 3",
         ),
         (lambda: global_denominator(np.array(["a"])), TypeError, r"micro_batch_weights\[0\]"),
     ],
@@ -256,7 +260,8 @@ def test_torch_context_without_init_is_one_replica() -> None:
     with losskit.distribute.torch_context(accumulation_steps=2) as context:
         assert (context.num_replicas, context.engine, context.loss_scale) == (1, "torch", 1)
         D = global_denominator(torch.ones(3), torch.ones(2))
-        assert D.dtype == torch.float64 and float(D) == 5.0
+        assert D.dtype == torch.float64
+        assert float(D) == 5.0
 
 
 def test_torch_context_group_without_init() -> None:
@@ -280,11 +285,11 @@ def test_jax_context_under_vmap_is_exact() -> None:
     loss = jnp.asarray((data["x"] - data["y"]) ** 2).reshape(4, 6, 5)
     mask = jnp.asarray(data["mask"]).reshape(4, 6, 5)
 
-    def replica(l, m):
+    def replica(values, m):
         with losskit.distribute.jax_context("r", gradients="mean") as context:
             assert context.num_replicas == 4
             D = global_denominator(m)
-            return losskit.compute_average_loss(l, m, global_batch_size=D)
+            return losskit.compute_average_loss(values, m, global_batch_size=D)
 
     per_replica = jax.vmap(replica, axis_name="r")(loss, mask)
     expected = np.sum(np.asarray(loss) * np.asarray(mask)) / np.sum(np.asarray(mask))
@@ -333,7 +338,8 @@ def test_invariance_harness_torch_gradients(gradients, accumulation) -> None:
         gradients=gradients,
         accumulation=accumulation,
     )
-    assert report.gradients_checked and report.max_rel_error < 1e-12
+    assert report.gradients_checked
+    assert report.max_rel_error < 1e-12
     # the oracle: float64 hand formula on the whole batch
     pred = 0.3 * data["x"] - 0.2
     m = data["mask"]

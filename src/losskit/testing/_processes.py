@@ -95,15 +95,35 @@ def run_processes(
                 _check_alive(processes, results, messages, deadline, timeout)
                 continue
             if not ok:
+                rank, details = _first_failure(rank, payload, messages)
                 raise ProcessFailure(
-                    f"rank {rank} of {count} failed; the other ranks were stopped.\n{payload}",
+                    f"rank {rank} of {count} failed; the other ranks were stopped.\n{details}",
                     rank=rank,
-                    details=payload,
+                    details=details,
                 )
             results[rank] = payload
     finally:
         _stop(processes)
     return [results[rank] for rank in range(count)]
+
+
+def _first_failure(rank: int, payload: tuple[float, str], messages: Any) -> tuple[int, str]:
+    """The failure that came first in time: one rank's error fails the others' collectives
+    moments later, and their reports may arrive first."""
+    failures = [(payload[0], rank, payload[1])]
+    grace = time.monotonic() + _GRACE
+    while time.monotonic() < grace:
+        try:
+            other, ok, data = messages.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if not ok:
+            failures.append((data[0], other, data[1]))
+    _, first, details = min(failures)
+    return first, details
+
+
+_GRACE = 1.0
 
 
 def _check_alive(
@@ -180,11 +200,15 @@ def _rank_main(
             world_size=world_size,
             timeout=datetime.timedelta(seconds=collective_timeout),
         )
-        try:
-            result = fn(rank, world_size, *args)
-        finally:
-            dist.destroy_process_group()
-    except BaseException:  # reported to the launcher
-        messages.put((rank, False, traceback.format_exc()))
+    except BaseException:
+        messages.put((rank, False, (time.time(), traceback.format_exc())))
         return
+    try:
+        result = fn(rank, world_size, *args)
+    except BaseException:
+        # reported before the group is torn down, which fails the other ranks' collectives
+        messages.put((rank, False, (time.time(), traceback.format_exc())))
+        return
+    finally:
+        dist.destroy_process_group()
     messages.put((rank, True, result))
