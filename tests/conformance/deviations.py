@@ -237,6 +237,7 @@ PREDICATES: dict[str, Callable[[Case], bool]] = {
 }
 
 _KERAS = "tests/conformance/test_keras_regularizers.py"
+_KERAS_LAYERS = "tests/conformance/test_keras_layers.py"
 EXERCISED_BY: dict[str, str] = {
     "regularizer-exact-factors": _KERAS,
     "regularizer-factor-validation": _KERAS,
@@ -244,6 +245,9 @@ EXERCISED_BY: dict[str, str] = {
     "orthogonal-single-row": _KERAS,
     "unknown-regularizer-name": _KERAS,
     "regularizer-unregistered-serialization": _KERAS,
+    "layer-losses-grouped": _KERAS_LAYERS,
+    "non-trainable-weights": _KERAS_LAYERS,
+    "torch-kernel-layout": _KERAS_LAYERS,
 }
 """Rows about other APIs than the three functions: the module that shows each difference
 against the real package (it must name the id)."""

@@ -1,0 +1,255 @@
+"""losskit.torch's layer regularizers against the real tf_keras 2.21 and Keras 3 layers.
+
+``Dense`` and ``Conv2D`` with every regularizer kind as kernel, bias and activity
+regularizer: the same float32 weights and inputs on both sides (PyTorch layouts are Keras's
+transposed), ``layer.losses`` and the gradients of their sum with respect to the kernel, the
+bias and the input. The Keras side runs in one subprocess (``_keras_layer_oracle.py``).
+
+Where losskit differs, the case names the row of docs/deviations.md:
+``"layer-losses-grouped"`` (one weight loss per regularizer, not per weight: equal sums),
+``"non-trainable-weights"`` (Keras 3's rule: frozen weights are not regularized; tf_keras
+regularizes them), ``"torch-kernel-layout"`` (regularizers see PyTorch's ``[out, in]``
+layout: Keras's ``OrthogonalRegularizer(mode="rows")`` on a Dense kernel is
+``mode="columns"`` on ``nn.Linear.weight``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import losskit.torch as lt
+from losskit.regularizers import L1, L1L2, L2, OrthogonalRegularizer
+from tests._helpers import assert_close
+from tests.conformance._keras_cases import L2Regularizer, l1_reg, register_customs
+from tests.conformance._oracle_process import run_oracle
+from tests.conformance.deviations import table_rows
+
+pytestmark = pytest.mark.tf
+
+SCRIPT = Path(__file__).with_name("_keras_layer_oracle.py")
+LIBRARIES = ("tf_keras", "keras3")
+GROUPED = "layer-losses-grouped"
+NON_TRAINABLE = "non-trainable-weights"
+LAYOUT = "torch-kernel-layout"
+RTOL, ATOL = 2e-5, 1e-6
+
+KINDS: dict[str, dict[str, Any]] = {
+    "L1": {"class": "L1", "kwargs": {"l1": 0.05}},
+    "L2": {"class": "L2", "kwargs": {"l2": 0.07}},
+    "L1L2": {"class": "L1L2", "kwargs": {"l1": 0.03, "l2": 0.04}},
+    "Orthogonal": {"class": "OrthogonalRegularizer", "kwargs": {"factor": 0.5}},
+    "l1_reg": {"class": "l1_reg", "kwargs": {}},
+    "L2Regularizer": {"class": "L2Regularizer", "kwargs": {"l2": 0.5}},
+}
+
+
+@dataclasses.dataclass
+class LayerCase:
+    id: str
+    layer: str
+    kernel: np.ndarray  # Keras layout
+    bias: np.ndarray
+    x: np.ndarray  # Keras layout (NHWC)
+    kernel_regularizer: str | None
+    bias_regularizer: str | None
+    activity_regularizer: str | None
+    trainable: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        def data(a: np.ndarray) -> dict[str, Any]:
+            return {"shape": list(a.shape), "values": a.astype(np.float64).ravel().tolist()}
+
+        def spec(kind: str | None) -> Any:
+            return None if kind is None else KINDS[kind]
+
+        return {
+            "id": self.id,
+            "layer": self.layer,
+            "kernel": data(self.kernel),
+            "bias": data(self.bias),
+            "x": data(self.x),
+            "kernel_regularizer": spec(self.kernel_regularizer),
+            "bias_regularizer": spec(self.bias_regularizer),
+            "activity_regularizer": spec(self.activity_regularizer),
+            "trainable": self.trainable,
+        }
+
+
+def _cases() -> list[LayerCase]:
+    rng = np.random.default_rng(4)
+
+    def f32(*shape: int) -> np.ndarray:
+        return rng.normal(size=shape).astype(np.float32)
+
+    cases = [
+        LayerCase(
+            "page",
+            "dense",
+            np.ones((5, 5), np.float32),
+            np.zeros(5, np.float32),
+            np.full((5, 5), 2.0, np.float32),
+            "L1_page",
+            None,
+            "L2_page",
+        )
+    ]
+    for kind in KINDS:
+        orthogonal = kind == "Orthogonal"
+        cases.append(
+            LayerCase(
+                f"dense-{kind}",
+                "dense",
+                f32(4, 3),
+                f32(3),
+                f32(6, 4),
+                kind,
+                None if orthogonal else kind,
+                kind,
+            )
+        )
+        if not orthogonal:  # Keras's OrthogonalRegularizer takes rank-2 inputs only
+            cases.append(
+                LayerCase(
+                    f"conv2d-{kind}",
+                    "conv2d",
+                    f32(2, 2, 2, 3),
+                    f32(3),
+                    f32(2, 5, 4, 2),
+                    kind,
+                    kind,
+                    kind,
+                )
+            )
+    cases.append(
+        LayerCase("dense-frozen", "dense", f32(4, 3), f32(3), f32(6, 4), "L2", "L1", None, False)
+    )
+    return cases
+
+
+CASES = _cases()
+KINDS["L1_page"] = {"class": "L1", "kwargs": {"l1": 0.01}}  # after the loop over kinds
+KINDS["L2_page"] = {"class": "L2", "kwargs": {"l2": 0.01}}
+
+
+@pytest.fixture(scope="module")
+def keras_layers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    payload = {"cases": [case.to_json() for case in CASES]}
+    return run_oracle(SCRIPT, payload, tmp_path_factory, "Keras layers")
+
+
+def _regularizer(kind: str | None, *, kernel_of_dense: bool = False) -> Any:
+    if kind is None:
+        return None
+    spec = KINDS[kind]
+    if spec["class"] == "l1_reg":
+        return l1_reg
+    if spec["class"] == "L2Regularizer":
+        return L2Regularizer(**spec["kwargs"])
+    if spec["class"] == "OrthogonalRegularizer":
+        # "torch-kernel-layout": nn.Linear.weight is the Keras kernel transposed
+        return OrthogonalRegularizer(
+            mode="columns" if kernel_of_dense else "rows", **spec["kwargs"]
+        )
+    return {"L1": L1, "L2": L2, "L1L2": L1L2}[spec["class"]](**spec["kwargs"])
+
+
+def _torch_layer(case: LayerCase) -> tuple[nn.Module, torch.Tensor]:
+    if case.layer == "dense":
+        layer: nn.Module = nn.Linear(*case.kernel.shape)
+        weight = case.kernel.T
+        x = case.x
+    else:
+        kh, kw, cin, cout = case.kernel.shape
+        layer = nn.Conv2d(cin, cout, (kh, kw))
+        weight = case.kernel.transpose(3, 2, 0, 1)
+        x = case.x.transpose(0, 3, 1, 2)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(weight)))
+        layer.bias.copy_(torch.from_numpy(case.bias))
+    return layer, torch.from_numpy(np.ascontiguousarray(x)).requires_grad_(True)
+
+
+def _to_keras_layout(
+    case: LayerCase, weight_grad: np.ndarray, x_grad: np.ndarray
+) -> tuple[Any, Any]:
+    if case.layer == "dense":
+        return weight_grad.T, x_grad
+    return weight_grad.transpose(2, 3, 1, 0), x_grad.transpose(0, 2, 3, 1)
+
+
+def _grad(tensor: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
+    return np.zeros(shape) if tensor.grad is None else tensor.grad.double().numpy()
+
+
+@pytest.fixture(autouse=True)
+def _customs() -> None:
+    register_customs()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_layer_losses_and_gradients(case: LayerCase, library: str, keras_layers) -> None:
+    keras = keras_layers["cases"][library][case.id]
+    assert "error" not in keras, keras
+    layer, x = _torch_layer(case)
+    lt.regularize(
+        layer,
+        kernel=_regularizer(case.kernel_regularizer, kernel_of_dense=case.layer == "dense"),
+        bias=_regularizer(case.bias_regularizer),
+        activity=_regularizer(case.activity_regularizer),
+    )
+    if not case.trainable:
+        layer.requires_grad_(False)
+    layer(x)
+    activity = [float(v.detach()) for v in lt.losses(layer, weights=False)]
+    weights = [float(v.detach()) for v in lt.losses(layer, activity=False)]
+    expected = list(keras["losses"])
+    if not case.trainable and library == "tf_keras":
+        # "non-trainable-weights": tf_keras regularizes frozen weights, Keras 3 and losskit not
+        assert len(expected) == 2
+        assert weights == []
+        return
+    n_activity = 1 if case.activity_regularizer else 0
+    assert_close(activity, expected[:n_activity], rtol=RTOL)
+    keras_weights = expected[n_activity:]
+    assert_close(sum(weights), sum(keras_weights), rtol=RTOL, atol=ATOL)
+    same = case.kernel_regularizer == case.bias_regularizer and case.kernel_regularizer in (
+        "L1",
+        "L2",
+        "L1L2",
+        "l1_reg",  # one function object
+    )
+    if same:  # "layer-losses-grouped": one entry for the shared regularizer
+        assert (len(weights), len(keras_weights)) == (1, 2)
+    else:
+        assert_close(weights, keras_weights, rtol=RTOL, atol=ATOL)
+    total = lt.penalty(layer)
+    if not total.requires_grad:
+        assert keras["grads"]["kernel"] is None
+        return
+    total.backward()
+    weight_grad, x_grad = _to_keras_layout(
+        case, _grad(layer.weight, tuple(layer.weight.shape)), x.grad.double().numpy()
+    )
+    assert_close(weight_grad, keras["grads"]["kernel"], rtol=RTOL, atol=ATOL)
+    assert_close(_grad(layer.bias, case.bias.shape), keras["grads"]["bias"], rtol=RTOL, atol=ATOL)
+    if case.activity_regularizer:
+        assert_close(x_grad, keras["grads"]["x"], rtol=RTOL, atol=ATOL)
+
+
+def test_page_example_sums_to_5_25(keras_layers) -> None:
+    for library in LIBRARIES:
+        assert_close(keras_layers["cases"][library]["page"]["losses"], [5.0, 0.25], rtol=1e-6)
+
+
+def test_deviation_rows_exist() -> None:
+    rows = table_rows()
+    for name in (GROUPED, NON_TRAINABLE, LAYOUT):
+        assert name in rows, name
