@@ -1,4 +1,4 @@
-"""Layer regularizers on the real tf_keras 2.21 and Keras 3: ``python _keras_layer_oracle.py IN OUT``.
+"""Layer regularizers on the real tf_keras 2.21 and Keras 3 (``python SCRIPT IN.json OUT.json``).
 
 For each case, both Keras versions build a ``Dense`` or ``Conv2D`` layer with the given
 kernel and bias (Keras layouts), kernel / bias / activity regularizers and ``trainable``
