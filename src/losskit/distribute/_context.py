@@ -37,8 +37,19 @@ class _Window:
 
     __slots__ = ("micro_steps",)
 
-    def __init__(self) -> None:
-        self.micro_steps: int | None = None
+    def __init__(self, micro_steps: int | None = None) -> None:
+        self.micro_steps = micro_steps
+
+
+def window(micro_steps: int | None, accumulation_steps: int) -> _Window:
+    """A validated window: ``1 <= micro_steps <= accumulation_steps``, or None (full)."""
+    if micro_steps is not None:
+        count = check_count(micro_steps, "micro_steps")
+        if count > accumulation_steps:
+            raise ValueError(
+                invalid("micro_steps", f"at most accumulation_steps={accumulation_steps}", count)
+            )
+    return _Window(micro_steps)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +154,7 @@ def replica_context(
     accumulation_steps: int = 1,
     accumulation: str = "sum",
     all_reduce: Callable[[Any], Any] | None = None,
+    micro_steps: int | None = None,
 ) -> contextlib.AbstractContextManager[DistributionContext]:
     """Run the enclosed code as replica ``replica_id`` of ``num_replicas``.
 
@@ -165,6 +177,9 @@ def replica_context(
         accumulation: ``"sum"`` or ``"mean"``: how micro-steps' gradients are combined.
         all_reduce: a function that sums a 0-d array over the replicas and returns the
             sum (used once per step by :func:`losskit.distribute.global_denominator`).
+        micro_steps: micro-batches this step really has, if fewer than
+            ``accumulation_steps`` (a partial last window) and not counted by a
+            ``global_denominator`` call inside this context.
 
     Raises:
         ValueError: ``num_replicas`` or ``accumulation_steps`` is not a positive integer,
@@ -188,13 +203,15 @@ def replica_context(
         )
     if all_reduce is not None and not callable(all_reduce):
         raise TypeError(invalid("all_reduce", "a callable or None", all_reduce))
+    steps = check_count(accumulation_steps, "accumulation_steps")
     context = DistributionContext(
         count,
         int(replica_id),
         gradients=check_mode(gradients, "gradients"),
-        accumulation_steps=check_count(accumulation_steps, "accumulation_steps"),
+        accumulation_steps=steps,
         accumulation=check_mode(accumulation, "accumulation"),
         all_reduce=all_reduce,
+        window=window(micro_steps, steps),
     )
     return _entered(context)
 

@@ -17,6 +17,7 @@ from losskit.distribute._context import (
     check_count,
     check_mode,
     enter,
+    window,
 )
 
 __all__ = ["jax_context", "torch_context"]
@@ -28,6 +29,7 @@ def torch_context(
     gradients: str = "mean",
     accumulation_steps: int = 1,
     accumulation: str = "sum",
+    micro_steps: int | None = None,
 ) -> contextlib.AbstractContextManager[DistributionContext]:
     """Run the enclosed code as this process's replica of a ``torch.distributed`` job.
 
@@ -50,10 +52,14 @@ def torch_context(
         accumulation: ``"sum"`` (``loss.backward()`` per micro-batch, plain PyTorch) or
             ``"mean"`` (the engine divides by ``accumulation_steps``: DeepSpeed,
             ``accelerator.backward``).
+        micro_steps: micro-batches this step really has, if fewer than
+            ``accumulation_steps`` (a partial last window) and not counted by a
+            ``global_denominator`` call inside this context.
 
     Raises:
         ValueError: a mode is not ``"sum"``/``"mean"``, ``accumulation_steps`` is not a
-            positive integer, or this process is not in ``process_group``.
+            positive integer, ``micro_steps`` exceeds it, or this process is not in
+            ``process_group``.
         RuntimeError: ``process_group`` is given but ``torch.distributed`` is not
             initialized.
 
@@ -96,6 +102,7 @@ def torch_context(
         accumulation=how,
         engine="torch",
         all_reduce=_torch_all_reduce(process_group) if size > 1 else None,
+        window=window(micro_steps, steps),
     )
     return enter(context)
 
@@ -117,6 +124,7 @@ def jax_context(
     gradients: str,
     accumulation_steps: int = 1,
     accumulation: str = "sum",
+    micro_steps: int | None = None,
 ) -> contextlib.AbstractContextManager[DistributionContext]:
     """Run the enclosed code as one replica of JAX's mapped axis ``axis_name``.
 
@@ -132,6 +140,9 @@ def jax_context(
         accumulation_steps: micro-batches per optimizer step.
         accumulation: ``"sum"`` if the micro-steps' gradients are added, ``"mean"`` if
             averaged (e.g. ``optax.MultiSteps``).
+        micro_steps: micro-batches this step really has, if fewer than
+            ``accumulation_steps`` (a partial last window) and not counted by a
+            ``global_denominator`` call inside this context.
 
     Raises:
         ValueError: a mode is not ``"sum"``/``"mean"`` or ``accumulation_steps`` is not a
@@ -172,5 +183,6 @@ def jax_context(
         accumulation=how,
         engine="jax",
         all_reduce=all_reduce,
+        window=window(micro_steps, steps),
     )
     return enter(context)

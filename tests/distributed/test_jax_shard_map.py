@@ -1,0 +1,79 @@
+"""JAX ``shard_map`` on 8 CPU devices (a subprocess): combined gradients equal one device's.
+
+The oracle is the float64 hand-written gradient of the global masked token mean plus the
+L2 penalty; the naive normalization must differ from it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = Path(__file__).with_name("_jax_shard_map.py")
+ROOT = Path(__file__).parents[2]
+L2 = 0.05
+
+
+def _oracle(data: dict) -> dict:
+    x, y, m = (np.asarray(data[key]) for key in ("x", "y", "mask"))
+    w, b = np.array([0.5, -0.25, 0.125]), 0.1
+    residual = x @ w + b - y
+    scale = 2.0 / np.sum(m)
+    return {
+        "w": scale * np.einsum("nt,ntf->f", m * residual, x) + 2 * L2 * w,
+        "b": scale * np.sum(m * residual),
+    }
+
+
+def _cases() -> list[dict]:
+    rng = np.random.default_rng(8)
+    cases = []
+    for engine in ("psum", "pmean", "vma"):
+        for accumulation in ("sum", "mean"):
+            for steps in (1, 2, 3):
+                for present in sorted({steps, max(1, steps - 1)}):
+                    counts = rng.integers(0, 4, size=(8, present))
+                    counts[0, 0] = 6  # one device holds many more: uneven shards
+                    cases.append(
+                        {
+                            "engine": engine,
+                            "accumulation": accumulation,
+                            "steps": steps,
+                            "counts": counts.tolist(),
+                            "capacity": 6,
+                            "seed": len(cases),
+                        }
+                    )
+    return cases
+
+
+def test_shard_map_gradients_equal_single_device() -> None:
+    cases = _cases()
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT)],
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = json.loads(completed.stdout)
+    for case, result in zip(cases, results, strict=True):
+        expected = _oracle(result["data"])
+        for key in ("w", "b"):
+            np.testing.assert_allclose(
+                result["losskit"][key], expected[key], rtol=1e-6, atol=1e-12, err_msg=str(case)
+            )
+        naive = max(
+            np.max(np.abs(np.asarray(result["naive"][key]) - expected[key])) for key in ("w", "b")
+        )
+        assert naive > 1e-4, f"the naive normalization should differ: {case}"
