@@ -49,6 +49,7 @@ CASES: tuple[tuple[str, str], ...] = (
     ("reg_l1l2_gpt2", "apply_regularization(L1L2(0.01, 0.01)) over GPT-2 small's parameters"),
     ("reg_overhead", "apply_regularization(L2) over 1000 tensors [4] vs one tensor [4000]"),
     ("reg_grad_resnet50", "forward+backward of L2 over ResNet-50's 161 parameters (PyTorch)"),
+    ("layer_resnet18", "ResNet-18 training step with losskit.torch layer penalties (PyTorch)"),
 )
 
 SOBS = "sum_over_batch_size"
@@ -62,6 +63,7 @@ def _losskit() -> Any:
 
 def build(be: _backends.Backend, names: set[str] | None = None) -> list[Case]:
     """The cases for backend ``be`` (``names`` restricts them, for quick experiments)."""
+    import _layercases  # the layer-penalty case (losskit.torch)
     import _regcases  # the regularizer cases (they use Case and the helpers below)
 
     builders: dict[str, Callable[[_backends.Backend], Case | None]] = {
@@ -77,6 +79,7 @@ def build(be: _backends.Backend, names: set[str] | None = None) -> list[Case]:
         "reg_l1l2_gpt2": _regcases.reg_l1l2_gpt2,
         "reg_overhead": _regcases.reg_overhead,
         "reg_grad_resnet50": _regcases.reg_grad_resnet50,
+        "layer_resnet18": _layercases.layer_resnet18,
     }
     cases = []
     for case_id, builder in builders.items():

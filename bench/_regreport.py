@@ -81,6 +81,11 @@ REG_SPECS: dict[str, RegSpec] = {
         memory=True,
         memory_anchor="native: hand-written",
     ),
+    "layer_resnet18": RegSpec(
+        "L1 layer penalties ResNet-18 step",
+        (Goal("native: hand-written", 1.10, "issue"),),
+        max_err=1e-5,
+    ),
 }
 
 
