@@ -1,0 +1,607 @@
+"""Probabilistic losses: binary, categorical and sparse crossentropy, focal variants, KL, Poisson.
+
+From logits, every crossentropy is computed through log-sigmoid / log-softmax: finite (with
+finite gradients) for logits of any finite size. From probabilities the formulas are
+tf_keras 2.21's: probabilities are clipped to ``[1e-7, 1 - 1e-7]`` (so exactly 0 and 1 are
+finite too), and the binary form adds Keras's 1e-7 inside its logarithms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from losskit import _namespace as ns
+from losskit.losses._base import (
+    FunctionLoss,
+    check_axis,
+    check_bool,
+    check_non_negative,
+    check_option,
+    check_unit,
+    evaluate,
+)
+from losskit.losses._inputs import dense_inputs, sparse_inputs
+from losskit.losses._numerics import EPSILON, log_softmax, normalize_axis, softplus, take_class
+from losskit.reduction import Reduction, ReductionLike
+
+__all__ = [
+    "BinaryCrossentropy",
+    "BinaryFocalCrossentropy",
+    "CategoricalCrossentropy",
+    "CategoricalFocalCrossentropy",
+    "KLDivergence",
+    "Poisson",
+    "SparseCategoricalCrossentropy",
+    "binary_crossentropy",
+    "binary_focal_crossentropy",
+    "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "kl_divergence",
+    "poisson",
+    "sparse_categorical_crossentropy",
+]
+
+_AUTO = Reduction.AUTO
+
+
+def _class_axis(xp: ns.Namespace, pred: Any, axis: int, y_pred: Any) -> int:
+    if pred.ndim == 0:
+        from losskit._errors import invalid
+
+        raise ValueError(invalid("y_pred", "an array with a class axis (rank >= 1)", y_pred))
+    return normalize_axis(axis, pred.ndim)
+
+
+def _binary_terms(xp: ns.Namespace, true: Any, pred: Any, from_logits: bool) -> Any:
+    """Elementwise binary crossentropy (tf_keras's ``backend.binary_crossentropy``)."""
+    if from_logits:  # softplus(x) - x z = -(z log sigmoid(x) + (1 - z) log sigmoid(-x))
+        return softplus(xp, pred) - pred * true
+    p = xp.clip(pred, EPSILON, 1.0 - EPSILON)
+    return -(true * xp.log(p + EPSILON) + (1.0 - true) * xp.log(1.0 - p + EPSILON))
+
+
+def _sigmoid(xp: ns.Namespace, x: Any) -> Any:
+    """``exp(-softplus(-x))``: no overflow and a finite gradient for any finite ``x``."""
+    return xp.exp(-softplus(xp, -x))
+
+
+def _smooth_binary(true: Any, label_smoothing: float) -> Any:
+    if label_smoothing:
+        return true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    return true
+
+
+def _smooth_categorical(true: Any, label_smoothing: float, axis: int) -> Any:
+    if label_smoothing:
+        return true * (1.0 - label_smoothing) + label_smoothing / true.shape[axis]
+    return true
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+def _binary(
+    xp: ns.Namespace,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_logits: bool,
+    label_smoothing: float,
+    axis: int,
+) -> tuple[Any, None, Any]:
+    true, pred, dtype = dense_inputs(xp, y_true, y_pred)
+    axis = _class_axis(xp, pred, axis, y_pred)
+    terms = _binary_terms(xp, _smooth_binary(true, label_smoothing), pred, from_logits)
+    return xp.mean(terms, axis=axis), None, dtype
+
+
+def _binary_focal(
+    xp: ns.Namespace,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    apply_class_balancing: bool,
+    alpha: float,
+    gamma: float,
+    from_logits: bool,
+    label_smoothing: float,
+    axis: int,
+) -> tuple[Any, None, Any]:
+    true, pred, dtype = dense_inputs(xp, y_true, y_pred)
+    axis = _class_axis(xp, pred, axis, y_pred)
+    true = _smooth_binary(true, label_smoothing)
+    probability = _sigmoid(xp, pred) if from_logits else pred
+    p_t = true * probability + (1.0 - true) * (1.0 - probability)
+    terms = xp.pow(1.0 - p_t, gamma) * _binary_terms(xp, true, pred, from_logits)
+    if apply_class_balancing:
+        terms = (true * alpha + (1.0 - true) * (1.0 - alpha)) * terms
+    return xp.mean(terms, axis=axis), None, dtype
+
+
+def _categorical(
+    xp: ns.Namespace,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_logits: bool,
+    label_smoothing: float,
+    axis: int,
+) -> tuple[Any, None, Any]:
+    true, pred, dtype = dense_inputs(xp, y_true, y_pred)
+    axis = _class_axis(xp, pred, axis, y_pred)
+    true = _smooth_categorical(true, label_smoothing, axis)
+    if from_logits:
+        log_p = log_softmax(xp, pred, axis)
+    else:
+        p = pred / xp.sum(pred, axis=axis, keepdims=True)
+        log_p = xp.log(xp.clip(p, EPSILON, 1.0 - EPSILON))
+    return -xp.sum(true * log_p, axis=axis), None, dtype
+
+
+def _categorical_focal(
+    xp: ns.Namespace,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    alpha: float,
+    gamma: float,
+    from_logits: bool,
+    label_smoothing: float,
+    axis: int,
+) -> tuple[Any, None, Any]:
+    true, pred, dtype = dense_inputs(xp, y_true, y_pred)
+    axis = _class_axis(xp, pred, axis, y_pred)
+    true = _smooth_categorical(true, label_smoothing, axis)
+    if from_logits:
+        p = xp.exp(log_softmax(xp, pred, axis))
+    else:
+        p = pred / xp.sum(pred, axis=axis, keepdims=True)
+    p = xp.clip(p, EPSILON, 1.0 - EPSILON)
+    terms = alpha * xp.pow(1.0 - p, gamma) * (-true * xp.log(p))
+    return xp.sum(terms, axis=axis), None, dtype
+
+
+def _sparse(
+    xp: ns.Namespace,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_logits: bool,
+    ignore_class: int | None,
+    axis: int,
+) -> tuple[Any, Any, Any]:
+    labels, scores, dtype = sparse_inputs(xp, y_true, y_pred, axis)
+    if not from_logits:  # tf_keras: logits = log(clip(p)), so the scores are renormalized
+        scores = xp.log(xp.clip(scores, EPSILON, 1.0 - EPSILON))
+    valid = None
+    if ignore_class is not None:
+        valid = labels != ignore_class
+        labels = xp.where(valid, labels, xp.zeros_like(labels))  # any in-range class
+    shifted = scores - xp.max(scores, axis=-1, keepdims=True)
+    losses = xp.log(xp.sum(xp.exp(shifted), axis=-1)) - take_class(xp, shifted, labels)
+    if valid is not None:
+        losses = xp.where(valid, losses, xp.zeros_like(losses))
+    return losses, valid, dtype
+
+
+def _kl(xp: ns.Namespace, y_true: Any, y_pred: Any) -> tuple[Any, None, Any]:
+    true, pred, dtype = dense_inputs(xp, y_true, y_pred)
+    true = xp.clip(true, EPSILON, 1.0)
+    pred = xp.clip(pred, EPSILON, 1.0)
+    terms = true * xp.log(true / pred)
+    return (xp.sum(terms, axis=-1) if terms.ndim else terms), None, dtype
+
+
+def _poisson(xp: ns.Namespace, y_true: Any, y_pred: Any) -> tuple[Any, None, Any]:
+    true, pred, dtype = dense_inputs(xp, y_true, y_pred)
+    terms = pred - true * xp.log(pred + EPSILON)
+    return (xp.mean(terms, axis=-1) if terms.ndim else terms), None, dtype
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def _ignore_class(value: Any) -> int | None:
+    return check_option(  # type: ignore[no-any-return]
+        "ignore_class",
+        value,
+        "an integer class index or None",
+        lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
+    )
+
+
+def _crossentropy_options(from_logits: Any, label_smoothing: Any, axis: Any) -> dict[str, Any]:
+    return {
+        "from_logits": check_bool("from_logits", from_logits),
+        "label_smoothing": check_unit("label_smoothing", label_smoothing),
+        "axis": check_axis(axis),
+    }
+
+
+def _focal_options(alpha: Any, gamma: Any) -> dict[str, Any]:
+    return {"alpha": check_unit("alpha", alpha), "gamma": check_non_negative("gamma", gamma)}
+
+
+# ----------------------------------------------------------------------------- functions
+
+
+def binary_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Any:
+    r"""Binary crossentropy, averaged over ``axis``.
+
+    From logits :math:`x`: :math:`\operatorname{softplus}(x) - x z` (= :math:`-z \log\sigma(x)
+    - (1 - z)\log\sigma(-x)`), finite for any finite logit. From probabilities (clipped to
+    :math:`[\epsilon, 1 - \epsilon]`, :math:`\epsilon = 10^{-7}`):
+    :math:`-z \log(p + \epsilon) - (1 - z) \log(1 - p + \epsilon)`. Label smoothing
+    :math:`s` replaces :math:`z` by :math:`z (1 - s) + s / 2`.
+
+    Raises:
+        ValueError: an option out of range, or shapes that do not fit.
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit.losses import binary_crossentropy
+        >>> y_true = np.array([[0.0, 1.0], [0.0, 0.0]])
+        >>> binary_crossentropy(y_true, np.array([[0.6, 0.4], [0.4, 0.6]])).round(4)
+        array([0.9163, 0.7136])
+        >>> binary_crossentropy(y_true, np.array([[-1e4, 1e4], [1e4, 1e4]]), from_logits=True)
+        array([    0., 10000.])
+    """
+    options = _crossentropy_options(from_logits, label_smoothing, axis)
+    return evaluate(_binary, y_true, y_pred, **options)
+
+
+def binary_focal_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    apply_class_balancing: bool = False,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Any:
+    r"""Binary focal crossentropy, averaged over ``axis``: the binary crossentropy times
+    :math:`(1 - p_t)^\gamma`, :math:`p_t = z p + (1 - z)(1 - p)`; with class balancing also
+    times :math:`z\alpha + (1 - z)(1 - \alpha)`.
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit.losses import binary_focal_crossentropy
+        >>> y_true = np.array([[0.0, 1.0], [0.0, 0.0]])
+        >>> y_pred = np.array([[0.6, 0.4], [0.4, 0.6]])
+        >>> binary_focal_crossentropy(y_true, y_pred, gamma=2.0).round(4)
+        array([0.3299, 0.2058])
+    """
+    options = _crossentropy_options(from_logits, label_smoothing, axis)
+    return evaluate(
+        _binary_focal,
+        y_true,
+        y_pred,
+        apply_class_balancing=check_bool("apply_class_balancing", apply_class_balancing),
+        **_focal_options(alpha, gamma),
+        **options,
+    )
+
+
+def categorical_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Any:
+    r"""Categorical crossentropy along the class ``axis``: :math:`-\sum_c z_c \log p_c`.
+
+    From logits, :math:`\log p` is the log-softmax (finite for any finite logits); from
+    probabilities, :math:`p` is normalized to sum 1 and clipped to
+    :math:`[10^{-7}, 1 - 10^{-7}]`. Label smoothing :math:`s` replaces :math:`z` by
+    :math:`z (1 - s) + s / C`.
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit.losses import categorical_crossentropy
+        >>> y_true = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        >>> y_pred = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
+        >>> categorical_crossentropy(y_true, y_pred).round(4)
+        array([0.0513, 2.3026])
+    """
+    options = _crossentropy_options(from_logits, label_smoothing, axis)
+    return evaluate(_categorical, y_true, y_pred, **options)
+
+
+def categorical_focal_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Any:
+    r"""Categorical focal crossentropy: :math:`-\sum_c \alpha (1 - p_c)^\gamma z_c \log p_c`
+    with :math:`p` the (softmax of the logits or normalized) probabilities, clipped to
+    :math:`[10^{-7}, 1 - 10^{-7}]`.
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit.losses import categorical_focal_crossentropy
+        >>> y_true = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        >>> y_pred = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
+        >>> categorical_focal_crossentropy(y_true, y_pred).round(4)
+        array([0.    , 0.4663])
+    """
+    options = _crossentropy_options(from_logits, label_smoothing, axis)
+    return evaluate(_categorical_focal, y_true, y_pred, **_focal_options(alpha, gamma), **options)
+
+
+def sparse_categorical_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_logits: bool = False,
+    ignore_class: int | None = None,
+    axis: int = -1,
+) -> Any:
+    r"""Crossentropy against integer class labels: :math:`-\log p_{y}`.
+
+    From logits, :math:`\log p` is the log-softmax along ``axis``; from probabilities it is
+    the log of the probabilities clipped to :math:`[10^{-7}, 1 - 10^{-7}]` and renormalized
+    (tf_keras's formula). Entries whose label is ``ignore_class`` get loss 0 (the class
+    form also excludes them from the mean).
+
+    Args:
+        y_true: integer labels, the shape of ``y_pred`` without its class axis (or with that
+            axis of size 1). Labels outside ``[0, classes)`` give undefined results (losskit
+            cannot check array values without a device sync), except ``ignore_class``.
+        y_pred: probabilities or logits with a class axis ``axis``.
+        from_logits: whether ``y_pred`` holds logits.
+        ignore_class: a label to ignore (e.g. padding), or None.
+        axis: the class axis of ``y_pred``.
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit.losses import sparse_categorical_crossentropy
+        >>> y_pred = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
+        >>> sparse_categorical_crossentropy(np.array([1, 2]), y_pred).round(4)
+        array([0.0513, 2.3026])
+        >>> sparse_categorical_crossentropy(np.array([1, -1]), y_pred, ignore_class=-1).round(4)
+        array([0.0513, 0.    ])
+    """
+    return evaluate(
+        _sparse,
+        y_true,
+        y_pred,
+        from_logits=check_bool("from_logits", from_logits),
+        ignore_class=_ignore_class(ignore_class),
+        axis=check_axis(axis),
+    )
+
+
+def kl_divergence(y_true: Any, y_pred: Any) -> Any:
+    r"""Kullback-Leibler divergence over the last axis: :math:`\sum z \log(z / p)`, both
+    clipped to :math:`[10^{-7}, 1]`.
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit.losses import kl_divergence
+        >>> kl_divergence(np.array([[0.5, 0.5]]), np.array([[0.25, 0.75]])).round(6)
+        array([0.143841])
+    """
+    return evaluate(_kl, y_true, y_pred)
+
+
+def poisson(y_true: Any, y_pred: Any) -> Any:
+    r"""Poisson loss over the last axis: :math:`\operatorname{mean}(p - z \log(p + 10^{-7}))`.
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit.losses import poisson
+        >>> poisson(np.array([[1.0, 0.0]]), np.array([[1.0, 2.0]])).round(6)
+        array([1.5])
+    """
+    return evaluate(_poisson, y_true, y_pred)
+
+
+# ----------------------------------------------------------------------------- classes
+
+
+class BinaryCrossentropy(FunctionLoss):
+    """:func:`binary_crossentropy`, weighted and reduced.
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit.losses import BinaryCrossentropy
+        >>> y_true = np.array([[0.0, 1.0], [0.0, 0.0]])
+        >>> logits = np.array([[-18.6, 0.51], [2.94, -12.8]])
+        >>> round(float(BinaryCrossentropy(from_logits=True)(y_true, logits)), 3)
+        0.865
+    """
+
+    kernel = _binary
+
+    def __init__(
+        self,
+        *,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: ReductionLike = _AUTO,
+        name: str | None = "binary_crossentropy",
+        sample_weight_rank: str = "tf_keras",
+    ) -> None:
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            sample_weight_rank=sample_weight_rank,
+            **_crossentropy_options(from_logits, label_smoothing, axis),
+        )
+
+
+class BinaryFocalCrossentropy(FunctionLoss):
+    """:func:`binary_focal_crossentropy`, weighted and reduced."""
+
+    kernel = _binary_focal
+
+    def __init__(
+        self,
+        *,
+        apply_class_balancing: bool = False,
+        alpha: float = 0.25,
+        gamma: float = 2.0,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: ReductionLike = _AUTO,
+        name: str | None = "binary_focal_crossentropy",
+        sample_weight_rank: str = "tf_keras",
+    ) -> None:
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            sample_weight_rank=sample_weight_rank,
+            apply_class_balancing=check_bool("apply_class_balancing", apply_class_balancing),
+            **_focal_options(alpha, gamma),
+            **_crossentropy_options(from_logits, label_smoothing, axis),
+        )
+
+
+class CategoricalCrossentropy(FunctionLoss):
+    """:func:`categorical_crossentropy`, weighted and reduced.
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit import Reduction
+        >>> from losskit.losses import CategoricalCrossentropy
+        >>> y_true = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        >>> y_pred = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
+        >>> round(float(CategoricalCrossentropy()(y_true, y_pred)), 4)
+        1.1769
+        >>> CategoricalCrossentropy(reduction=Reduction.NONE)(y_true, y_pred).round(4)
+        array([0.0513, 2.3026])
+    """
+
+    kernel = _categorical
+
+    def __init__(
+        self,
+        *,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: ReductionLike = _AUTO,
+        name: str | None = "categorical_crossentropy",
+        sample_weight_rank: str = "tf_keras",
+    ) -> None:
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            sample_weight_rank=sample_weight_rank,
+            **_crossentropy_options(from_logits, label_smoothing, axis),
+        )
+
+
+class CategoricalFocalCrossentropy(FunctionLoss):
+    """:func:`categorical_focal_crossentropy`, weighted and reduced."""
+
+    kernel = _categorical_focal
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.25,
+        gamma: float = 2.0,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: ReductionLike = _AUTO,
+        name: str | None = "categorical_focal_crossentropy",
+        sample_weight_rank: str = "tf_keras",
+    ) -> None:
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            sample_weight_rank=sample_weight_rank,
+            **_focal_options(alpha, gamma),
+            **_crossentropy_options(from_logits, label_smoothing, axis),
+        )
+
+
+class SparseCategoricalCrossentropy(FunctionLoss):
+    """:func:`sparse_categorical_crossentropy`, weighted and reduced.
+
+    With ``ignore_class``, the ignored entries are masked: ``SUM_OVER_BATCH_SIZE`` averages
+    over the others only, and a batch with every label ignored gives 0.
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit.losses import SparseCategoricalCrossentropy
+        >>> y_pred = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
+        >>> round(float(SparseCategoricalCrossentropy()(np.array([1, 2]), y_pred)), 4)
+        1.1769
+        >>> loss = SparseCategoricalCrossentropy(ignore_class=-1)
+        >>> round(float(loss(np.array([1, -1]), y_pred)), 4)
+        0.0513
+        >>> float(loss(np.array([-1, -1]), y_pred))  # every label ignored
+        0.0
+    """
+
+    kernel = _sparse
+
+    def __init__(
+        self,
+        *,
+        from_logits: bool = False,
+        ignore_class: int | None = None,
+        axis: int = -1,
+        reduction: ReductionLike = _AUTO,
+        name: str | None = "sparse_categorical_crossentropy",
+        sample_weight_rank: str = "tf_keras",
+    ) -> None:
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            sample_weight_rank=sample_weight_rank,
+            from_logits=check_bool("from_logits", from_logits),
+            ignore_class=_ignore_class(ignore_class),
+            axis=check_axis(axis),
+        )
+
+
+class KLDivergence(FunctionLoss):
+    """:func:`kl_divergence`, weighted and reduced."""
+
+    kernel = _kl
+
+    def __init__(
+        self,
+        *,
+        reduction: ReductionLike = _AUTO,
+        name: str | None = "kl_divergence",
+        sample_weight_rank: str = "tf_keras",
+    ) -> None:
+        super().__init__(reduction=reduction, name=name, sample_weight_rank=sample_weight_rank)
+
+
+class Poisson(FunctionLoss):
+    """:func:`poisson`, weighted and reduced."""
+
+    kernel = _poisson
+
+    def __init__(
+        self,
+        *,
+        reduction: ReductionLike = _AUTO,
+        name: str | None = "poisson",
+        sample_weight_rank: str = "tf_keras",
+    ) -> None:
+        super().__init__(reduction=reduction, name=name, sample_weight_rank=sample_weight_rank)
