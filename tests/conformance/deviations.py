@@ -245,6 +245,8 @@ EXERCISED_BY: dict[str, str] = {
     "orthogonal-single-row": _KERAS,
     "unknown-regularizer-name": _KERAS,
     "regularizer-unregistered-serialization": _KERAS,
+    "loss-all-masked": "tests/conformance/test_keras_losses.py",
+    "loss-label-rank": "tests/conformance/test_keras_losses.py",
     "layer-losses-grouped": _KERAS_LAYERS,
     "non-trainable-weights": _KERAS_LAYERS,
     "torch-kernel-layout": _KERAS_LAYERS,
