@@ -86,14 +86,22 @@ def run_examples(out: Any = sys.stdout) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="losskit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
-        "demo", help="the main demonstration (for now: the reference-page examples)"
+    demo = commands.add_parser(
+        "demo",
+        help="train one regularized model on 1 process and on 4 torch.distributed ranks "
+        "(or 8 JAX devices) and compare losskit's normalization with the naive one",
     )
+    demo.add_argument("--engine", choices=("torch", "jax"), default="torch")
+    demo.add_argument("--png", default="losskit-demo.png", help="where to write the plot")
     commands.add_parser(
         "examples", help="every example of the reference pages on NumPy, PyTorch and JAX"
     )
     args = parser.parse_args(argv)
-    if args.command in ("demo", "examples"):
+    if args.command == "demo":
+        from losskit._demo import run
+
+        return run(engine=args.engine, png=args.png)
+    if args.command == "examples":
         return run_examples()
     return 2  # pragma: no cover - argparse rejects unknown commands
 
