@@ -21,7 +21,13 @@ from losskit.losses._base import (
     evaluate,
 )
 from losskit.losses._inputs import dense_inputs, sparse_inputs
-from losskit.losses._numerics import EPSILON, log_softmax, normalize_axis, softplus, take_class
+from losskit.losses._numerics import (
+    EPSILON,
+    log_softmax,
+    normalize_axis,
+    softplus,
+    sparse_crossentropy,
+)
 from losskit.reduction import Reduction, ReductionLike
 
 __all__ = [
@@ -177,8 +183,7 @@ def _sparse(
     if ignore_class is not None:
         valid = labels != ignore_class
         labels = xp.where(valid, labels, xp.zeros_like(labels))  # any in-range class
-    shifted = scores - xp.max(scores, axis=-1, keepdims=True)
-    losses = xp.log(xp.sum(xp.exp(shifted), axis=-1)) - take_class(xp, shifted, labels)
+    losses = sparse_crossentropy(xp, scores, labels)
     if valid is not None:
         losses = xp.where(valid, losses, xp.zeros_like(losses))
     return losses, valid, dtype
