@@ -1,9 +1,11 @@
-"""losskit.torch's layer regularizers against the real tf_keras 2.21 and Keras 3 layers.
+"""losskit.torch's and losskit.jax's layer regularizers against real tf_keras 2.21 / Keras 3.
 
 ``Dense`` and ``Conv2D`` with every regularizer kind as kernel, bias and activity
 regularizer: the same float32 weights and inputs on both sides (PyTorch layouts are Keras's
 transposed), ``layer.losses`` and the gradients of their sum with respect to the kernel, the
 bias and the input. The Keras side runs in one subprocess (``_keras_layer_oracle.py``).
+JAX computes the same layers on Keras's layouts (``x @ kernel``, ``conv_general_dilated``
+with HWIO kernels) with ``losskit.jax.penalty`` and an activity collector.
 
 Where losskit differs, the case names the row of docs/deviations.md:
 ``"layer-losses-grouped"`` (one weight loss per regularizer, not per weight: equal sums),
@@ -253,3 +255,62 @@ def test_deviation_rows_exist() -> None:
     rows = table_rows()
     for name in (GROUPED, NON_TRAINABLE, LAYOUT):
         assert name in rows, name
+
+
+# ----------------------------------------------------------------------------- JAX
+
+
+def _jax_regularizer(kind: str | None) -> Any:
+    """JAX sees Keras's layouts (flax, equinox): the same regularizers as Keras."""
+    if kind is None:
+        return None
+    spec = KINDS[kind]
+    if spec["class"] == "l1_reg":
+        return l1_reg
+    if spec["class"] == "L2Regularizer":
+        return L2Regularizer(**spec["kwargs"])
+    if spec["class"] == "OrthogonalRegularizer":
+        return OrthogonalRegularizer(**spec["kwargs"])
+    return {"L1": L1, "L2": L2, "L1L2": L1L2}[spec["class"]](**spec["kwargs"])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_jax_layer_losses_and_gradients(case: LayerCase, keras_layers) -> None:
+    import jax
+    import jax.numpy as jnp
+
+    import losskit.jax as lj
+
+    library = "keras3" if not case.trainable else "tf_keras"  # frozen: leave them out
+    keras = keras_layers["cases"][library][case.id]
+    kernel_reg = _jax_regularizer(case.kernel_regularizer)
+    bias_reg = _jax_regularizer(case.bias_regularizer)
+    activity_reg = _jax_regularizer(case.activity_regularizer)
+    spec = lj.Spec(patterns={"kernel": kernel_reg, "bias": bias_reg})
+
+    def layer(params: dict[str, Any], x: Any) -> Any:
+        if case.layer == "dense":
+            y = x @ params["kernel"] + params["bias"]
+        else:
+            y = jax.lax.conv_general_dilated(
+                x, params["kernel"], (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+            )
+            y = y + params["bias"]
+        return lj.activity(y, activity_reg) if activity_reg is not None else y
+
+    def total(params: dict[str, Any], x: Any) -> Any:
+        _, activity = lj.collect(layer)(params, x)
+        weights = lj.penalty(params, spec) if case.trainable else 0.0
+        return sum(activity, start=weights)
+
+    params = {"kernel": jnp.asarray(case.kernel), "bias": jnp.asarray(case.bias)}
+    x = jnp.asarray(case.x)
+    value, grads = jax.jit(jax.value_and_grad(total, argnums=(0, 1)))(params, x)
+    assert_close(float(value), sum(keras["losses"]), rtol=RTOL, atol=ATOL)
+    if not keras["losses"]:
+        return
+    (param_grads, x_grad) = grads
+    assert_close(param_grads["kernel"], keras["grads"]["kernel"], rtol=RTOL, atol=ATOL)
+    assert_close(param_grads["bias"], keras["grads"]["bias"], rtol=RTOL, atol=ATOL)
+    if case.activity_regularizer:
+        assert_close(x_grad, keras["grads"]["x"], rtol=RTOL, atol=ATOL)
