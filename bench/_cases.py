@@ -50,6 +50,7 @@ CASES: tuple[tuple[str, str], ...] = (
     ("reg_overhead", "apply_regularization(L2) over 1000 tensors [4] vs one tensor [4000]"),
     ("reg_grad_resnet50", "forward+backward of L2 over ResNet-50's 161 parameters (PyTorch)"),
     ("layer_resnet18", "ResNet-18 training step with losskit.torch layer penalties (PyTorch)"),
+    ("loss_sparse_ce", "SparseCategoricalCrossentropy from logits [4096,1000] f32, fwd+bwd"),
 )
 
 SOBS = "sum_over_batch_size"
@@ -64,6 +65,7 @@ def _losskit() -> Any:
 def build(be: _backends.Backend, names: set[str] | None = None) -> list[Case]:
     """The cases for backend ``be`` (``names`` restricts them, for quick experiments)."""
     import _layercases  # the layer-penalty case (losskit.torch)
+    import _losscases  # the loss catalog case
     import _regcases  # the regularizer cases (they use Case and the helpers below)
 
     builders: dict[str, Callable[[_backends.Backend], Case | None]] = {
@@ -80,6 +82,7 @@ def build(be: _backends.Backend, names: set[str] | None = None) -> list[Case]:
         "reg_overhead": _regcases.reg_overhead,
         "reg_grad_resnet50": _regcases.reg_grad_resnet50,
         "layer_resnet18": _layercases.layer_resnet18,
+        "loss_sparse_ce": _losscases.loss_sparse_ce,
     }
     cases = []
     for case_id, builder in builders.items():

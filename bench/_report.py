@@ -54,6 +54,7 @@ SPECS: dict[str, Spec] = {
     "grad16M": Spec(
         "4 fwd+bwd 16M", 2.0, None, native="native: hand-written gradient", memory=True
     ),
+    "loss_sparse_ce": Spec("S1 sparse CE logits fwd+bwd", 1.5, 1 / 2, 1e-5),
 }
 
 ARRAY_BACKENDS = ("numpy", "torch", "jax")
