@@ -9,8 +9,11 @@ from pathlib import Path
 
 import losskit
 import losskit.distribute
+import losskit.jax
 import losskit.regularizers
 import losskit.serialization
+import losskit.testing
+import losskit.torch
 
 API = {
     "losskit": [
@@ -35,8 +38,18 @@ API = {
         "DistributionContext",
         "cross_replica_context",
         "get_context",
+        "global_denominator",
+        "jax_context",
         "num_replicas_in_sync",
         "replica_context",
+        "torch_context",
+    ],
+    "losskit.testing": [
+        "InvarianceReport",
+        "ProcessFailure",
+        "check_replica_invariance",
+        "run_processes",
+        "run_replicas",
     ],
     "losskit.regularizers": [
         "L1",
@@ -58,6 +71,25 @@ API = {
         "get_registered_object",
         "register_serializable",
     ],
+    "losskit.torch": [
+        "NORM_LAYERS",
+        "Regularization",
+        "from_config",
+        "losses",
+        "param_groups",
+        "penalty",
+        "regularizations",
+        "regularize",
+    ],
+    "losskit.jax": [
+        "Collector",
+        "Spec",
+        "activity",
+        "collect",
+        "collect_activity",
+        "decay_mask",
+        "penalty",
+    ],
 }
 
 MODULES = {
@@ -65,6 +97,9 @@ MODULES = {
     "losskit.distribute": losskit.distribute,
     "losskit.regularizers": losskit.regularizers,
     "losskit.serialization": losskit.serialization,
+    "losskit.torch": losskit.torch,
+    "losskit.jax": losskit.jax,
+    "losskit.testing": losskit.testing,
 }
 
 
@@ -92,7 +127,7 @@ def test_every_public_callable_has_a_runnable_example() -> None:
 
 def test_import_loads_no_array_framework() -> None:
     code = (
-        "import sys, losskit, losskit.distribute\n"
+        "import sys, losskit, losskit.distribute, losskit.testing\n"
         "loaded = sorted(m for m in ('torch', 'jax', 'tensorflow', 'cupy', 'array_api_strict')"
         " if m in sys.modules)\n"
         "print(','.join(loaded))\n"

@@ -31,6 +31,15 @@ class InvarianceReport:
         max_rel_error: ``max_abs_error`` relative to the largest single-replica magnitude.
         gradients_checked: False where the library has no autograd (values only).
         sizes: the shard sizes, in the order replica 0's micro-batches, replica 1's, ...
+
+    Example:
+        >>> import numpy as np, losskit
+        >>> from losskit.testing import check_replica_invariance
+        >>> report = check_replica_invariance(
+        ...     lambda w, mb: losskit.compute_average_loss(w * mb, global_batch_size=4),
+        ...     2.0, np.arange(4.0), num_replicas=2)
+        >>> report.single_loss, report.combined_loss, report.sizes
+        (3.0, 3.0, (2, 2))
     """
 
     single_loss: float

@@ -25,6 +25,12 @@ class ProcessFailure(RuntimeError):
     Attributes:
         rank: the first rank that failed (None: the deadline passed).
         details: that rank's traceback, or what is known.
+
+    Example:
+        >>> from losskit.testing import ProcessFailure
+        >>> failure = ProcessFailure("rank 1 of 2 failed", rank=1, details="ValueError: ...")
+        >>> failure.rank, str(failure)
+        (1, 'rank 1 of 2 failed')
     """
 
     def __init__(self, message: str, *, rank: int | None, details: str) -> None:
@@ -66,6 +72,12 @@ def run_processes(
     Raises:
         ProcessFailure: a rank raised, died, or the deadline passed.
         ValueError: ``world_size`` is not a positive integer or a timeout is not positive.
+
+    Example:
+        >>> import operator
+        >>> from losskit.testing import run_processes
+        >>> run_processes(operator.mul, 2)  # rank * world_size on each of 2 gloo ranks
+        [0, 2]
     """
     count = check_count(world_size, "world_size")
     for name, value in (("timeout", timeout), ("collective_timeout", collective_timeout)):
