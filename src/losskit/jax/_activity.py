@@ -36,7 +36,16 @@ def divide_by_batch(penalty: Any, output: Any) -> Any:
 
 
 class Collector:
-    """The activity penalties recorded while it was open, in call order."""
+    """The activity penalties recorded while it was open, in call order.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from losskit.jax import Collector, activity, collect_activity
+        >>> with collect_activity() as collector:
+        ...     _ = activity(jnp.full((2, 2), 3.0), "l2")  # 0.01 * 36 / 2
+        >>> isinstance(collector, Collector), round(float(collector.total()), 6)
+        (True, 0.18)
+    """
 
     def __init__(self) -> None:
         self.losses: list[Any] = []

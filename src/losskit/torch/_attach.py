@@ -95,6 +95,15 @@ class Regularization:
         kernel, bias, activity: the regularizers (None where not given).
         names: ``{"kernel": [...], "bias": [...], "activity": [...]}``, the dotted names of
             the parameters and modules it selected (``""`` is the module itself).
+
+    Example:
+        >>> import torch, losskit.torch
+        >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+        >>> rule = losskit.torch.regularize(model, kernel="l2", bias="l1", activity="l2")
+        >>> rule  # doctest: +ELLIPSIS
+        Regularization(kernel=L2(l2=0.01), bias=L1(l1=0.01), ...; 1 kernel, 1 bias, 1 activity)
+        >>> rule.names
+        {'kernel': ['0.weight'], 'bias': ['0.bias'], 'activity': ['']}
     """
 
     def __init__(
