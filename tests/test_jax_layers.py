@@ -77,7 +77,8 @@ def test_raw_dict_roles_patterns_and_norms() -> None:
     check(lj.Spec(kernel=L2(0.1), exclude="head"), 0.1 * (enc["kernel"] ** 2).sum())
     check(lj.Spec(kernel=L2(0.1), include="encoder.*"), 0.1 * (enc["kernel"] ** 2).sum())
     norm = tree["LayerNorm_0"]
-    check(lj.Spec(bias=L1(1.0), include=["LayerNorm_0"]), np.abs(norm["bias"]).sum())
+    check(lj.Spec(bias=L1(1.0), include=["LayerNorm_0"]), 0.0)  # a pattern does not admit norms
+    check(lj.Spec(bias=L1(1.0), include=["LayerNorm_0"], norms=True), np.abs(norm["bias"]).sum())
     check(lj.Spec(bias=L1(1.0), exclude="*.bias"), 0.0)
     # explicit patterns: first match wins, None excludes
     patterns = {"LayerNorm_0.*": None, "*.kernel": L2(1.0), "*": L1(0.5)}
@@ -244,3 +245,5 @@ def test_errors() -> None:
         lj.Spec.from_config({"patterns": {"*": "l1"}})
     with pytest.raises(TypeError, match=r"Invalid `kernel`: expected a regularizer config"):
         lj.Spec.from_config({"kernel": 3})
+    with pytest.raises(TypeError, match=r"Invalid `norms`: expected True or False"):
+        lj.Spec(kernel="l2", norms=1)

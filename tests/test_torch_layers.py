@@ -175,13 +175,18 @@ def test_roles_and_norms() -> None:
         "activity": [],
     }
     rule.remove()
-    # a norm layer is regularized only when include names it
+    # a norm layer is regularized only when include names its type, or with norms=True
     rule = lt.regularize(model, kernel="l2", include=[nn.LayerNorm])
     assert rule.names["kernel"] == ["norm.weight"]
     rule.remove()
-    rule = lt.regularize(model, kernel="l2", bias="l2", include=["norm.*"])
+    with pytest.raises(ValueError, match=r"Invalid `include`: expected selectors that leave"):
+        lt.regularize(model, kernel="l2", include=["norm.*"])  # a glob does not bring it in
+    rule = lt.regularize(model, kernel="l2", bias="l2", include=["norm.*"], norms=True)
     assert rule.names["kernel"] == ["norm.weight"]
     assert rule.names["bias"] == ["norm.bias"]
+    rule.remove()
+    every = lt.regularize(model, kernel="l2", norms=True).names["kernel"]
+    assert every == ["encoder.0.weight", "encoder.2.weight", "norm.weight", "head.weight"]
 
 
 def test_patterns_and_types() -> None:
@@ -396,6 +401,7 @@ def test_config_round_trip() -> None:
         },
         "include": ["encoder.*", {"type": "torch.nn.modules.normalization.LayerNorm"}],
         "exclude": ["*.2.*"],
+        "norms": False,
     }
     names = rule.names
     rule.remove()
@@ -414,6 +420,7 @@ def test_config_round_trip() -> None:
         ({"kernel": "l2", "include": "x"}, TypeError, r"Invalid `include`: expected a list"),
         ({"kernel": "l2", "exclude": [{"type": 1}]}, TypeError, r"Invalid `exclude`: expected"),
         ({"kernel": {"class_name": "Nope", "config": {}}}, ValueError, r"Nope"),
+        ({"kernel": "l2", "norms": "yes"}, TypeError, r"Invalid `norms`: expected True or False"),
     ],
 )
 def test_config_errors(config, error, match) -> None:

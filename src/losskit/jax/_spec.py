@@ -11,7 +11,7 @@ from losskit._errors import invalid
 
 __all__ = ["Spec", "as_spec"]
 
-_CONFIG_KEYS = frozenset({"kernel", "bias", "include", "exclude", "patterns"})
+_CONFIG_KEYS = frozenset({"kernel", "bias", "include", "exclude", "patterns", "norms"})
 
 
 def _patterns(argument: str, value: Any) -> list[str]:
@@ -25,8 +25,8 @@ class Spec:
       haiku; also ``*_weight`` / ``weight_*``); **bias**: ``bias``.
     * Paths are dotted (``"params.Dense_0.kernel"``, ``"layers.0.weight"``; a flax
       Variable's ``.value`` is dropped). Leaves under a path component containing
-      ``norm`` (any case: ``LayerNorm_0``, ``batch_norm``) are left out unless ``include``
-      names them.
+      ``norm`` (any case: ``LayerNorm_0``, ``batch_norm``) are left out unless
+      ``norms=True``.
     * ``include`` / ``exclude``: glob patterns (``*`` crosses dots; ``"*.bias"`` also
       matches a bare ``bias``); a pattern that matches a leaf's parent path (its module)
       selects the leaf too.
@@ -37,10 +37,11 @@ class Spec:
         kernel, bias: regularizers (anything :func:`losskit.regularizers.get` accepts).
         include, exclude: a pattern or a list of patterns.
         patterns: the explicit mapping (then ``kernel`` and ``bias`` must be None).
+        norms: also regularize normalization layers' scale (as a kernel) and bias.
 
     Raises:
         ValueError: nothing to regularize, an invalid regularizer, both roles and patterns.
-        TypeError: a selector that is not a string.
+        TypeError: a selector that is not a string; ``norms`` not a bool.
 
     Example:
         >>> from losskit.jax import Spec
@@ -59,7 +60,11 @@ class Spec:
         include: Any = None,
         exclude: Any = None,
         patterns: Mapping[str, Any] | None = None,
+        norms: bool = False,
     ) -> None:
+        if not isinstance(norms, bool):
+            raise TypeError(invalid("norms", "True or False", norms))
+        self.norms = norms
         self.kernel = _selectors.regularizer_argument("kernel", kernel)
         self.bias = _selectors.regularizer_argument("bias", bias)
         self.include = _patterns("include", include)
@@ -117,7 +122,7 @@ class Spec:
         included = self._include(name) or bool(owner and self._include(owner))
         if self.include and not included:
             return None
-        if not included and any(_selectors.NORM_NAME.search(part) for part in owner.split(".")):
+        if not self.norms and any(_selectors.NORM_NAME.search(p) for p in owner.split(".")):
             return None
         return regularizer
 
@@ -142,6 +147,7 @@ class Spec:
             "bias": _selectors.encode_regularizer(self.bias),
             "include": list(self.include),
             "exclude": list(self.exclude),
+            "norms": self.norms,
         }
 
     @classmethod
@@ -179,6 +185,7 @@ class Spec:
             bias=_selectors.decode_regularizer("bias", config.get("bias")),
             include=config.get("include"),
             exclude=config.get("exclude"),
+            norms=config.get("norms", False),
         )
 
 

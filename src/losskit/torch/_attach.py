@@ -6,8 +6,9 @@ Selection (one rule per call):
   ``weight_*`` / ``*_weight``, e.g. ``weight_ih_l0``, ``in_proj_weight``); **bias**
   regularizer: ``bias`` (``bias_*`` / ``*_bias``). Parameters of normalization layers
   (``BatchNorm*``, ``LayerNorm``, ``GroupNorm``, ``InstanceNorm*``, ``RMSNorm``) are left
-  out unless ``include`` names them, as Keras's ``Dense``/``Conv`` regularizers never see a
-  norm's scale and offset.
+  out unless ``norms=True`` or ``include`` names their type, as Keras's ``Dense``/``Conv``
+  regularizers never see a norm's scale and offset (a glob such as ``"encoder.*"`` does
+  not bring them in).
 * **activity** regularizer: the output of the module passed in, or of every submodule that
   ``include`` selects.
 * ``include`` (if given) keeps only what it selects, ``exclude`` removes what it selects.
@@ -43,7 +44,7 @@ NORM_LAYERS: tuple[type[nn.Module], ...] = (
 )
 """Normalization layers: their parameters are not kernels or biases unless included."""
 
-_CONFIG_KEYS = frozenset({"kernel", "bias", "activity", "include", "exclude"})
+_CONFIG_KEYS = frozenset({"kernel", "bias", "activity", "include", "exclude", "norms"})
 _IDS = itertools.count()
 
 
@@ -82,6 +83,9 @@ class _Selector:
             return True
         return prefix is not None and self.match_name(prefix)
 
+    def selects_type(self, owner: nn.Module) -> bool:
+        return bool(self.types & _mro_names(type(owner)))
+
     def config(self) -> list[Any]:
         return [*self.patterns, *({"type": name} for name in sorted(self.types))]
 
@@ -114,8 +118,10 @@ class Regularization:
         activity: Any,
         include: _Selector,
         exclude: _Selector,
+        norms: bool = False,
     ) -> None:
         self.module = module
+        self.norms = norms
         self.kernel, self.bias, self.activity = kernel, bias, activity
         self._include, self._exclude = include, exclude
         self.names: dict[str, list[str]] = {"kernel": [], "bias": [], "activity": []}
@@ -149,7 +155,9 @@ class Regularization:
                     continue
                 name = f"{prefix}.{leaf}" if prefix else leaf
                 included = self._include.selects(name, owner, prefix)
-                if (self._include.given or norm) and not included:
+                if self._include.given and not included:
+                    continue
+                if norm and not (self.norms or self._include.selects_type(owner)):
                     continue
                 if self._exclude.selects(name, owner, prefix):
                     continue
@@ -214,6 +222,7 @@ class Regularization:
             "activity": _selectors.encode_regularizer(self.activity),
             "include": self._include.config(),
             "exclude": self._exclude.config(),
+            "norms": self.norms,
         }
 
 
@@ -250,8 +259,20 @@ def _check_module(module: Any) -> nn.Module:
     return module
 
 
+def _check_norms(norms: Any) -> bool:
+    if not isinstance(norms, bool):
+        raise TypeError(invalid("norms", "True or False", norms))
+    return norms
+
+
 def _build(
-    module: nn.Module, kernel: Any, bias: Any, activity: Any, include: Any, exclude: Any
+    module: nn.Module,
+    kernel: Any,
+    bias: Any,
+    activity: Any,
+    include: _Selector,
+    exclude: _Selector,
+    norms: bool,
 ) -> Regularization:
     if kernel is None and bias is None and activity is None:
         raise ValueError(
@@ -262,7 +283,7 @@ def _build(
                 hint="Pass e.g. kernel=losskit.regularizers.L2(1e-4).",
             )
         )
-    rule = Regularization(module, kernel, bias, activity, include, exclude)
+    rule = Regularization(module, kernel, bias, activity, include, exclude, norms)
     rule._attach()
     return rule
 
@@ -275,6 +296,7 @@ def regularize(
     activity: Any = None,
     include: Any = None,
     exclude: Any = None,
+    norms: bool = False,
 ) -> Regularization:
     """Attach Keras's ``kernel_regularizer``, ``bias_regularizer`` and
     ``activity_regularizer`` to ``module`` and its submodules, without wrapping it.
@@ -293,15 +315,18 @@ def regularize(
         activity: regularizer for the output of ``module`` (or of the submodules that
             ``include`` selects), divided by the output's first dimension.
         include: only these: glob patterns on dotted names (``"encoder.*.weight"``) or
-            module types (``nn.Linear``); also admits normalization layers' parameters.
-        exclude: not these (``"*.bias"``, ``losskit.torch.NORM_LAYERS``, ...).
+            module types (``nn.Linear``; a normalization layer's type admits its
+            parameters).
+        exclude: not these (``"*.bias"``, ``"head"``, ``nn.Embedding``, ...).
+        norms: also regularize the parameters of normalization layers
+            (:data:`NORM_LAYERS`) as kernels (their scale) and biases (their offset).
 
     Returns:
         A :class:`Regularization` handle: ``.remove()``, ``.get_config()``, ``.names``.
 
     Raises:
         TypeError: ``module`` is not an ``nn.Module``; a selector is neither a pattern
-            nor a module type.
+            nor a module type; ``norms`` is not a bool.
         ValueError: no regularizer given; an invalid regularizer identifier; the
             selectors leave nothing to regularize.
 
@@ -326,6 +351,7 @@ def regularize(
         _selectors.regularizer_argument("activity", activity),
         _Selector("include", include),
         _Selector("exclude", exclude),
+        _check_norms(norms),
     )
 
 
@@ -372,6 +398,7 @@ def from_config(module: nn.Module, config: Any) -> Regularization:
         decode("activity"),
         _selector_from_config("include", config.get("include", [])),
         _selector_from_config("exclude", config.get("exclude", [])),
+        _check_norms(config.get("norms", False)),
     )
 
 
