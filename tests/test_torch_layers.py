@@ -544,3 +544,25 @@ def test_cpu_bfloat16_autocast() -> None:
     assert_close(float(activity.detach().float()), 0.01 * (y**2).sum() / 6, rtol=8e-3)
     # include=["head"] selects the head's output and its own weight
     assert_close(float(kernel.detach()), 0.01 * (f64(model.head.weight) ** 2).sum(), rtol=1e-6)
+
+
+def test_torch_compile_of_the_whole_step() -> None:
+    # forward, losskit.torch.penalty and the loss in one fullgraph-compiled function
+    model = mlp(dtype=torch.float32)
+    activity = L1L2(0.01, 0.02)
+    lt.regularize(model, kernel=L2(0.01), bias=L1(0.01), activity=activity, include=nn.Linear)
+    x = torch.randn(5, 4)
+
+    def loss_fn(inputs: torch.Tensor) -> torch.Tensor:
+        return model(inputs).square().mean() + lt.penalty(model)
+
+    eager_loss, eager_grads = _step(model, x)
+    compiled = torch.compile(loss_fn, fullgraph=True)
+    for _ in range(2):
+        for parameter in model.parameters():
+            parameter.grad = None
+        loss = compiled(x)
+        loss.backward()
+        assert_close(loss.detach(), eager_loss, rtol=1e-6)
+        for parameter, expected in zip(model.parameters(), eager_grads, strict=True):
+            assert_close(parameter.grad, expected, rtol=1e-5, atol=1e-7)

@@ -92,8 +92,12 @@ def losses(module: nn.Module, *, weights: bool = True, activity: bool = True) ->
         if groups:
             device = groups[0][1][0].device.type
             # Keras computes weight penalties with autocast off
+            compiling = torch.compiler.is_compiling()
             with torch.autocast(device, enabled=False):
-                found.extend(apply_regularization(reg, params) for reg, params in groups)
+                for regularizer, params in groups:
+                    if compiling:  # dynamo cannot read nn.Parameter's class attributes
+                        params = [parameter.view_as(parameter) for parameter in params]
+                    found.append(apply_regularization(regularizer, params))
     return found
 
 
