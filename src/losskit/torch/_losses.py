@@ -109,7 +109,7 @@ def penalty(module: nn.Module, *, weights: bool = True, activity: bool = True) -
         >>> layer = torch.nn.Linear(3, 1)
         >>> _ = torch.nn.init.constant_(layer.weight, 2.0)
         >>> _ = losskit.torch.regularize(layer, kernel="l1")
-        >>> round(float(losskit.torch.penalty(layer)), 6)  # 0.01 * 3 * 2
+        >>> round(float(losskit.torch.penalty(layer).detach()), 6)  # 0.01 * 3 * 2
         0.06
     """
     found = losses(module, weights=weights, activity=activity)
