@@ -5,6 +5,7 @@ or one concept each.
 """
 
 from losskit import distribute
+from losskit import losses
 from losskit import regularizers
 from losskit import serialization
 from losskit.average_loss import compute_average_loss
@@ -36,6 +37,7 @@ __all__ = [
     "distribute",
     "get_losses",
     "get_total_loss",
+    "losses",
     "register_serializable",
     "regularizers",
     "scale_regularization_loss",

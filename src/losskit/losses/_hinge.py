@@ -1,4 +1,15 @@
-"""Hinge losses: hinge, squared hinge, categorical hinge (maximum-margin classifiers)."""
+"""Hinge losses: hinge, squared hinge, categorical hinge (maximum-margin classifiers).
+
+Example:
+    >>> import numpy as np
+    >>> from losskit.losses import CategoricalHinge, Hinge, SquaredHinge
+    >>> y_true, y_pred = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[0.3, 0.8], [0.6, -0.4]])
+    >>> for cls in (Hinge, SquaredHinge, CategoricalHinge):
+    ...     print(f"{cls.__name__:16} {float(cls()(y_true, y_pred)):.6f}")
+    Hinge            0.625000
+    SquaredHinge     0.562500
+    CategoricalHinge 0.450000
+"""
 
 from __future__ import annotations
 

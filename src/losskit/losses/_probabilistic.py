@@ -4,6 +4,25 @@ From logits, every crossentropy is computed through log-sigmoid / log-softmax: f
 finite gradients) for logits of any finite size. From probabilities the formulas are
 tf_keras 2.21's: probabilities are clipped to ``[1e-7, 1 - 1e-7]`` (so exactly 0 and 1 are
 finite too), and the binary form adds Keras's 1e-7 inside its logarithms.
+
+Example:
+    >>> import numpy as np
+    >>> from losskit.losses import (BinaryCrossentropy, BinaryFocalCrossentropy,
+    ...     CategoricalCrossentropy, CategoricalFocalCrossentropy, KLDivergence, Poisson,
+    ...     SparseCategoricalCrossentropy)
+    >>> onehot = np.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> probabilities = np.array([[0.2, 0.8], [0.6, 0.4]])
+    >>> for cls in (BinaryCrossentropy, BinaryFocalCrossentropy, CategoricalCrossentropy,
+    ...             CategoricalFocalCrossentropy, KLDivergence, Poisson):
+    ...     print(f"{cls.__name__:29} {float(cls()(onehot, probabilities)):.6f}")
+    BinaryCrossentropy            0.366984
+    BinaryFocalCrossentropy       0.045329
+    CategoricalCrossentropy       0.366985
+    CategoricalFocalCrossentropy  0.011332
+    KLDivergence                  0.366983
+    Poisson                       0.683492
+    >>> float(SparseCategoricalCrossentropy()(np.array([1, 0]), probabilities)).__round__(6)
+    0.366985
 """
 
 from __future__ import annotations

@@ -3,6 +3,22 @@
 Each loss is a kernel ``(xp, y_true, y_pred, **options) -> (losses, None, result dtype)``,
 a function form (per-sample losses) and a class form (weighted and reduced by ``Loss``).
 Formulas follow tf_keras 2.21, including where Keras uses its fuzz factor 1e-7.
+
+Example:
+    >>> import numpy as np
+    >>> from losskit.losses import (CosineSimilarity, Huber, LogCosh, MeanAbsoluteError,
+    ...     MeanAbsolutePercentageError, MeanSquaredError, MeanSquaredLogarithmicError)
+    >>> y_true, y_pred = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.5, 2.0], [2.0, 5.0]])
+    >>> for cls in (MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
+    ...             MeanSquaredLogarithmicError, Huber, LogCosh, CosineSimilarity):
+    ...     print(f"{cls.__name__:28} {float(cls(reduction='sum')(y_true, y_pred)):.6f}")
+    MeanSquaredError             1.125000
+    MeanAbsoluteError            1.250000
+    MeanAbsolutePercentageError  54.166667
+    MeanSquaredLogarithmicError  0.082898
+    Huber                        0.562500
+    LogCosh                      0.493838
+    CosineSimilarity             -1.949486
 """
 
 from __future__ import annotations
