@@ -247,3 +247,16 @@ def test_errors() -> None:
         lj.Spec.from_config({"kernel": 3})
     with pytest.raises(TypeError, match=r"Invalid `norms`: expected True or False"):
         lj.Spec(kernel="l2", norms=1)
+
+
+def test_nnx_optimizer_with_the_mask() -> None:
+    model = NnxModel(nnx.Rngs(0))
+    mask = lj.decay_mask(model, lj.Spec(kernel=L2(0.01)))
+    optimizer = nnx.Optimizer(model, optax.adamw(0.1, weight_decay=0.5, mask=mask), wrt=nnx.Param)
+    kernel, bias, scale = (
+        f64(v[...]) for v in (model.dense.kernel, model.dense.bias, model.norm.scale)
+    )
+    optimizer.update(model, jax.tree_util.tree_map(jnp.zeros_like, nnx.state(model, nnx.Param)))
+    assert_close(model.dense.kernel[...], kernel * (1 - 0.1 * 0.5), rtol=1e-6)
+    assert_close(model.dense.bias[...], bias, rtol=1e-12)
+    assert_close(model.norm.scale[...], scale, rtol=1e-12)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import sys
 from typing import Any
 
 import jax
@@ -95,4 +96,19 @@ def decay_mask(params: Any, spec: Any) -> Any:
         )
         return is_array and chosen.regularizer_for(path_name(path)) is not None
 
-    return jax.tree_util.tree_map_with_path(selected, parameters_of(params))
+    mask = jax.tree_util.tree_map_with_path(selected, parameters_of(params))
+    return _unwrap_variables(mask)
+
+
+def _unwrap_variables(tree: Any) -> Any:
+    """flax nnx: a State of plain bools (optax sees the parameters without their Variable
+    wrappers), not of Variables holding bools."""
+    nnx = sys.modules.get("flax.nnx")
+    if nnx is None:
+        return tree
+
+    def unwrap(leaf: Any) -> Any:
+        return leaf.get_value() if isinstance(leaf, nnx.Variable) else leaf
+
+    is_variable = lambda leaf: isinstance(leaf, nnx.Variable)  # noqa: E731
+    return jax.tree_util.tree_map(unwrap, tree, is_leaf=is_variable)
