@@ -461,6 +461,8 @@ def test_argument_errors() -> None:
         lt.regularize(layer, kernel="l2", include=["encoder.*"])
     with pytest.raises(ValueError, match=r"Invalid `exclude`: expected selectors that leave"):
         lt.regularize(layer, kernel="l2", exclude=[nn.Linear])
+    with pytest.raises(ValueError, match=r"Invalid `module`: expected a module with weight or"):
+        lt.regularize(nn.ReLU(), kernel="l2")
     assert lt.regularizations(layer) == []  # a failed call attaches nothing
     assert not layer._forward_hooks
 

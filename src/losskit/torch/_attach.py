@@ -170,7 +170,9 @@ class Regularization:
             raise ValueError(self._nothing_selected())  # nothing was added anywhere
         state(self.module)  # the root clears its subtree's records at each outermost forward
         hooked = {id(self.module)} | {
-            id(owner) for owner, found in touched.values() if found.activity
+            id(owner)
+            for owner, found in touched.values()
+            if any(rule is self for rule, _ in found.activity)
         }
         for key in hooked:
             owner, found = touched[key]
@@ -187,12 +189,24 @@ class Regularization:
         return chosen and not self._exclude.selects(prefix, owner)
 
     def _nothing_selected(self) -> str:
+        hint = (
+            f"Nothing in {type(self.module).__name__} was selected for "
+            f"kernel={self.kernel!r}, bias={self.bias!r}, activity={self.activity!r}."
+        )
+        if not self._include.given and not self._exclude.given:
+            return invalid(
+                "module",
+                "a module with weight or bias parameters for the given regularizers",
+                self.module,
+                hint=hint,
+            )
+        chosen = self._include if self._include.given else self._exclude
+        argument = "include" if self._include.given else "exclude"
         return invalid(
-            "include" if self._include.given else "exclude",
+            argument,
             "selectors that leave at least one parameter or module to regularize",
-            self._include.config() if self._include.given else self._exclude.config(),
-            hint=f"Nothing in {type(self.module).__name__} was selected for "
-            f"kernel={self.kernel!r}, bias={self.bias!r}, activity={self.activity!r}.",
+            chosen.config(),
+            hint=hint,
         )
 
     # -- public -------------------------------------------------------------------------
