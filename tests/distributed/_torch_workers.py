@@ -160,3 +160,18 @@ def hang_on_rank_one(rank: int, world: int) -> int:
 def hang_everywhere(rank: int, world: int) -> int:
     time.sleep(600)
     return rank
+
+
+def subgroup_denominator(rank: int, world: int) -> tuple[int, int, float]:
+    """``torch_context(process_group)`` counts and all-reduces over that group only."""
+    import torch
+    import torch.distributed as dist
+
+    from losskit.distribute import global_denominator, torch_context
+
+    group = dist.new_group([0, 1])  # every rank takes part in creating it
+    if rank > 1:
+        return (-1, -1, 0.0)
+    with torch_context(group) as context:
+        D = global_denominator(torch.ones(rank + 2))  # 2 + 3 over the group, not 2 + 3 + 4
+        return (context.num_replicas, context.replica_id, float(D))

@@ -109,3 +109,8 @@ def test_the_deadline_stops_a_job_that_hangs_everywhere() -> None:
 def test_launcher_argument_errors(kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
         run_processes(workers.hang_everywhere, **kwargs)
+
+
+def test_torch_context_honours_the_process_group() -> None:
+    results = run_processes(workers.subgroup_denominator, 3, timeout=120)
+    assert results == [(2, 0, 5.0), (2, 1, 5.0), (-1, -1, 0.0)]
