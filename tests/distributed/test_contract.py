@@ -345,3 +345,31 @@ def test_invariance_harness_torch_gradients(gradients, accumulation) -> None:
     m = data["mask"]
     expected = float(torch.sum((pred - data["y"]) ** 2 * m) / torch.sum(m)) + 0.1 * 0.13
     assert report.single_loss == pytest.approx(expected, rel=1e-12)
+
+
+def test_engine_scaling_under_torch_compile() -> None:
+    torch = pytest.importorskip("torch")
+    torch._dynamo.reset()
+
+    def step(losses, mask, D, penalty):
+        return losskit.compute_average_loss(
+            losses, mask, global_batch_size=D
+        ) + losskit.scale_regularization_loss(penalty)
+
+    compiled = torch.compile(step, fullgraph=True)
+    losses = torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64, requires_grad=True)
+    mask = torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)
+    penalty = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
+    # a mean engine of 4 replicas, 3 micro-steps averaged, a window of 2
+    with replica_context(
+        4, gradients="mean", accumulation_steps=3, accumulation="mean", all_reduce=lambda d: d * 4
+    ):
+        D = global_denominator(mask, mask)  # 4 local tokens, 16 over the replicas
+        got = compiled(losses, mask, D, penalty)
+    scale = 4 * 3
+    expected = scale * 3.0 / 16 + scale * 3.0 / (4 * 2)
+    assert float(got.detach()) == pytest.approx(expected, rel=1e-12)
+    got.backward()
+    assert float(penalty.grad) == pytest.approx(scale / 8)
+    assert losses.grad.tolist() == pytest.approx([scale / 16, scale / 16, 0.0])
+    torch._dynamo.reset()
