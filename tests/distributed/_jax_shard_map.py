@@ -78,16 +78,14 @@ def run(case: dict) -> dict:
             return jax.lax.pmean(t, "d")
         return t
 
+    per_device = partial(
+        jax.shard_map, mesh=mesh, in_specs=(P(), P(None, "d")), out_specs=P(), check_vma=check_vma
+    )
+
     def token_loss(p, mb):
         return (mb["x"] @ p["w"] + p["b"] - mb["y"]) ** 2
 
-    @partial(
-        jax.shard_map,
-        mesh=mesh,
-        in_specs=(P(), P(None, "d")),
-        out_specs=P(),
-        check_vma=check_vma,
-    )
+    @per_device
     def window_losskit(p, mbs):
         with jax_context("d", gradients=mode, accumulation_steps=steps, accumulation=accumulation):
             D = global_denominator(*[mbs["mask"][k] for k in range(present)])
@@ -101,13 +99,7 @@ def run(case: dict) -> dict:
 
             return engine_combine(p, loss)
 
-    @partial(
-        jax.shard_map,
-        mesh=mesh,
-        in_specs=(P(), P(None, "d")),
-        out_specs=P(),
-        check_vma=check_vma,
-    )
+    @per_device
     def window_naive(p, mbs):
         def loss(p, k):
             mb = {key: value[k] for key, value in mbs.items()}
