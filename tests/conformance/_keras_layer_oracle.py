@@ -6,7 +6,7 @@ flag, call it on the given input under a ``GradientTape``, and report ``layer.lo
 the gradients of their sum with respect to the kernel, the bias and the input. Everything
 TensorFlow is imported inside :func:`main` (pytest's doctest collection imports this file).
 
-Input: ``{"cases": [{"id", "layer": "dense" | "conv2d", "kernel": {"shape", "values"},
+Input: ``{"cases": [{"id", "layer": "dense" | "conv2d" | "sum", "kernel": {"shape", "values"},
 "bias": {...}, "x": {...}, "kernel_regularizer": spec | None, "bias_regularizer": ...,
 "activity_regularizer": ..., "trainable": bool}]}``; a spec is ``{"class": "L2",
 "kwargs": {...}}`` (``l1_reg`` and ``L2Regularizer`` are the page's customs).
@@ -68,7 +68,18 @@ def main(argv: list[str]) -> int:
             return found[spec["class"]](**spec["kwargs"])
         return getattr(modules[library].regularizers, spec["class"])(**spec["kwargs"])
 
+    def run_sum(library: str, case: dict[str, Any]) -> dict[str, Any]:
+        """A layer whose output is 0-d (the sum of its input), with an activity regularizer."""
+        layer = modules[library].layers.Lambda(
+            lambda x: tf.reduce_sum(x),
+            activity_regularizer=make(library, case["activity_regularizer"]),
+        )
+        layer(tf.constant(array(case["x"])))
+        return {"losses": [float(tf.cast(loss, tf.float64).numpy()) for loss in layer.losses]}
+
     def run(library: str, case: dict[str, Any]) -> dict[str, Any]:
+        if case["layer"] == "sum":
+            return run_sum(library, case)
         layers = modules[library].layers
         kernel, bias = array(case["kernel"]), array(case["bias"])
         options = {

@@ -250,6 +250,7 @@ EXERCISED_BY: dict[str, str] = {
     "layer-losses-grouped": _KERAS_LAYERS,
     "non-trainable-weights": _KERAS_LAYERS,
     "torch-kernel-layout": _KERAS_LAYERS,
+    "activity-scalar-output": _KERAS_LAYERS,
 }
 """Rows about other APIs than the three functions: the module that shows each difference
 against the real package (it must name the id)."""

@@ -12,7 +12,8 @@ Where losskit differs, the case names the row of docs/deviations.md:
 ``"non-trainable-weights"`` (Keras 3's rule: frozen weights are not regularized; tf_keras
 regularizes them), ``"torch-kernel-layout"`` (regularizers see PyTorch's ``[out, in]``
 layout: Keras's ``OrthogonalRegularizer(mode="rows")`` on a Dense kernel is
-``mode="columns"`` on ``nn.Linear.weight``).
+``mode="columns"`` on ``nn.Linear.weight``), ``"activity-scalar-output"`` (a 0-d output's
+activity penalty is not divided, Keras 3's rule; tf_keras raises).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ LIBRARIES = ("tf_keras", "keras3")
 GROUPED = "layer-losses-grouped"
 NON_TRAINABLE = "non-trainable-weights"
 LAYOUT = "torch-kernel-layout"
+SCALAR = "activity-scalar-output"
 RTOL, ATOL = 2e-5, 1e-6
 
 KINDS: dict[str, dict[str, Any]] = {
@@ -136,13 +138,17 @@ def _cases() -> list[LayerCase]:
 
 
 CASES = _cases()
+SCALAR_CASE = LayerCase(
+    "sum", "sum", np.zeros((1, 1)), np.zeros(1), np.ones((4, 3), np.float32), None, None, "L1_one"
+)
 KINDS["L1_page"] = {"class": "L1", "kwargs": {"l1": 0.01}}  # after the loop over kinds
 KINDS["L2_page"] = {"class": "L2", "kwargs": {"l2": 0.01}}
+KINDS["L1_one"] = {"class": "L1", "kwargs": {"l1": 1.0}}
 
 
 @pytest.fixture(scope="module")
 def keras_layers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    payload = {"cases": [case.to_json() for case in CASES]}
+    payload = {"cases": [case.to_json() for case in [*CASES, SCALAR_CASE]]}
     return run_oracle(SCRIPT, payload, tmp_path_factory, "Keras layers")
 
 
@@ -251,9 +257,27 @@ def test_page_example_sums_to_5_25(keras_layers) -> None:
         assert_close(keras_layers["cases"][library]["page"]["losses"], [5.0, 0.25], rtol=1e-6)
 
 
+class _Sum(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sum()
+
+
+def test_activity_of_a_scalar_output(keras_layers) -> None:
+    # "activity-scalar-output": Keras 3 does not divide a 0-d output's penalty; tf_keras
+    # raises (its batch size is dimension 0 of a 0-d tensor)
+    tf_keras = keras_layers["cases"]["tf_keras"]["sum"]
+    assert tf_keras["error"] == "InvalidArgumentError", tf_keras
+    keras3 = keras_layers["cases"]["keras3"]["sum"]["losses"]
+    module = _Sum()
+    lt.regularize(module, activity=L1(1.0))
+    module(torch.ones(4, 3))
+    assert_close([float(loss) for loss in lt.losses(module)], keras3, rtol=1e-6)
+    assert_close(keras3, [12.0], rtol=1e-6)
+
+
 def test_deviation_rows_exist() -> None:
     rows = table_rows()
-    for name in (GROUPED, NON_TRAINABLE, LAYOUT):
+    for name in (GROUPED, NON_TRAINABLE, LAYOUT, SCALAR):
         assert name in rows, name
 
 
