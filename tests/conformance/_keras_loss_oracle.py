@@ -164,6 +164,18 @@ def main(argv: list[str]) -> int:
         }
     results["probes"] = probes
 
+    functions: dict[str, Any] = {}
+    for case in payload["functions"]:
+        y_true, y_pred = tensor(case["y_true"]), tensor(case["y_pred"])
+        function = {library: getattr(losses[library], case["function"]) for library in losses}
+        functions[case["id"]] = {
+            library: outcome(
+                lambda f=function[library], t=y_true, p=y_pred, k=case["kwargs"]: f(t, p, **k)
+            )
+            for library in ("tf_keras", "keras3")
+        }
+    results["functions"] = functions
+
     for spec in payload["configs"]:
         tf_loss = getattr(tf_keras.losses, spec["class"])(reduction="sum", **spec["kwargs"])
         k3_loss = getattr(keras.losses, spec["class"])(reduction="sum", **spec["kwargs"])

@@ -225,6 +225,61 @@ def extreme_cases() -> list[tuple[Spec, np.ndarray, np.ndarray]]:
     return found
 
 
+FUNCTIONS = {
+    "MeanSquaredError": "mean_squared_error",
+    "MeanAbsoluteError": "mean_absolute_error",
+    "MeanAbsolutePercentageError": "mean_absolute_percentage_error",
+    "MeanSquaredLogarithmicError": "mean_squared_logarithmic_error",
+    "Huber": "huber",
+    "LogCosh": "log_cosh",
+    "CosineSimilarity": "cosine_similarity",
+    "BinaryCrossentropy": "binary_crossentropy",
+    "BinaryFocalCrossentropy": "binary_focal_crossentropy",
+    "CategoricalCrossentropy": "categorical_crossentropy",
+    "CategoricalFocalCrossentropy": "categorical_focal_crossentropy",
+    "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
+    "Hinge": "hinge",
+    "SquaredHinge": "squared_hinge",
+    "CategoricalHinge": "categorical_hinge",
+    "KLDivergence": "kl_divergence",
+    "Poisson": "poisson",
+}
+"""The function form of each class (the same name in tf_keras, Keras 3 and losskit)."""
+
+TAKES_AXIS = frozenset(
+    {
+        "CosineSimilarity",
+        "BinaryCrossentropy",
+        "BinaryFocalCrossentropy",
+        "CategoricalCrossentropy",
+        "CategoricalFocalCrossentropy",
+    }
+)
+AXIS_SPECS = (
+    *(spec for spec in SPECS if spec.cls in TAKES_AXIS),
+    Spec("SparseCategoricalCrossentropy", (("from_logits", True),), "sparse_logits"),
+)
+
+
+def function_cases() -> list[tuple[str, str, dict[str, Any], np.ndarray, np.ndarray]]:
+    """(id, function name, options, y_true, y_pred): every spec's function form on rank-3
+    inputs, and the specs with an ``axis`` option with the class axis in the middle
+    (``axis=1``, inputs ``[B, C, T]``)."""
+    found = []
+    for index, spec in enumerate(SPECS):
+        y_true, y_pred = make_case(spec, 2, index).y_true, make_case(spec, 2, index).y_pred
+        found.append((spec.id, FUNCTIONS[spec.cls], spec.options, y_true, y_pred))
+    for index, spec in enumerate(AXIS_SPECS):
+        case = make_case(spec, 2, 100 + index)
+        y_pred = np.ascontiguousarray(np.moveaxis(case.y_pred, -1, 1))
+        y_true = (
+            case.y_true if _sparse(spec) else np.ascontiguousarray(np.moveaxis(case.y_true, -1, 1))
+        )
+        options = {**spec.options, "axis": 1}
+        found.append((spec.id + "@axis1", FUNCTIONS[spec.cls], options, y_true, y_pred))
+    return found
+
+
 def _array(value: np.ndarray) -> dict[str, Any]:
     return {"dtype": str(value.dtype), "shape": list(value.shape), "values": value.ravel().tolist()}
 
@@ -257,4 +312,14 @@ def payload() -> dict[str, Any]:
             for spec, y_true, y_pred in extreme_cases()
         ],
         "configs": [{"id": spec.id, "class": spec.cls, "kwargs": spec.options} for spec in SPECS],
+        "functions": [
+            {
+                "id": case_id,
+                "function": name,
+                "kwargs": options,
+                "y_true": _array(y_true),
+                "y_pred": _array(y_pred),
+            }
+            for case_id, name, options, y_true, y_pred in function_cases()
+        ],
     }

@@ -31,6 +31,7 @@ from tests.conformance._loss_cases import (
     Case,
     cases,
     extreme_cases,
+    function_cases,
     payload,
     weight_variants,
 )
@@ -234,6 +235,47 @@ def test_reads_keras_configs(case: Case, writer: str, keras_losses: dict[str, An
                 assert_close(loss(case.y_true, case.y_pred), expected(case.y_true, case.y_pred))
     round_trip = losses.deserialize(json.loads(json.dumps(losses.serialize(loss))))
     assert round_trip == loss
+
+
+# ----------------------------------------------------------------------------- 5b. functions
+
+
+@pytest.mark.parametrize(
+    ("case_id", "name", "options", "y_true", "y_pred"),
+    function_cases(),
+    ids=[c[0] for c in function_cases()],
+)
+def test_function_forms_match_keras(
+    case_id: str,
+    name: str,
+    options: dict[str, Any],
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    keras_losses: dict[str, Any],
+) -> None:
+    """Function forms (per-sample losses), also with the class axis in the middle."""
+    got = np.asarray(getattr(losses, name)(y_true, y_pred, **options), np.float64)
+    for library in LIBRARIES:
+        keras = keras_losses["functions"][case_id][library]
+        if library == "keras3" and "error" in keras and options.get("axis") == 1:
+            # Keras 3's TensorFlow backend computes softmax crossentropies along the last axis
+            assert "Only axis=-1 is currently supported" in keras["message"], keras
+            continue
+        assert "error" not in keras, (library, keras)
+        expected = _outcome_array(keras)
+        smoothed_softmax = name == "categorical_crossentropy" and options.get("label_smoothing")
+        if library == "keras3" and options.get("axis") == 1 and smoothed_softmax:
+            # Keras 3 smooths with the size of the *last* axis as the class count, whatever
+            # `axis` is (tf_keras and losskit: the class axis); float64 oracle of its formula
+            smoothing = options["label_smoothing"]
+            smoothed = y_true * (1 - smoothing) + smoothing / y_true.shape[-1]
+            logits = y_pred.astype(np.float64)
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            assert_close(expected, -(smoothed * log_p).sum(axis=1), rtol=RTOL)
+            continue
+        assert got.shape == expected.shape, (library, got.shape, expected.shape)
+        assert_close(got, expected, rtol=RTOL, atol=ATOL)
 
 
 # ----------------------------------------------------------------------------- 6. deviations
