@@ -791,3 +791,26 @@ def test_mixed_libraries_are_refused() -> None:
         TypeError, match=r"Invalid `y_pred`: expected an array from the same library"
     ):
         L.MeanSquaredError()(torch.zeros(2, 2), __import__("jax").numpy.zeros((2, 2)))
+
+
+def test_accumulation_steps_refuse_local_means_too() -> None:
+    # micro-batches of one step: a mean over one micro-batch is a local mean as well
+    y_true, y_pred = make_inputs("categorical", (4, 3))
+    with (
+        losskit.distribute.replica_context(1, accumulation_steps=4),
+        pytest.raises(ValueError, match=r"Invalid `reduction`: 'auto' divides by the local batch"),
+    ):
+        L.CategoricalCrossentropy()(y_true, y_pred)
+
+
+@pytest.mark.parametrize("gradients", ["sum", "mean"])
+def test_sum_follows_the_engines_gradient_combination(gradients: str) -> None:
+    # Loss classes reduce through compute_weighted_loss, so a SUM is scaled exactly as the
+    # foundation scales it for an engine that averages the replicas' gradients
+    y_true, y_pred = make_inputs("sparse_logits", (4, 3))
+    per_example = ORACLES["sparse"][4](y_true, y_pred)
+    loss = L.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
+    with losskit.distribute.replica_context(2, gradients=gradients):
+        got = loss(y_true, y_pred)
+        expected = losskit.compute_weighted_loss(per_example, reduction="sum", loss_collection=None)
+    assert_close(got, expected, rtol=1e-12)
