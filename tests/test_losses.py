@@ -784,6 +784,40 @@ def test_error_messages(make: Callable[[], Any], error: type[Exception], match: 
         make()
 
 
+class BoolLoss(L.Loss):
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return y_true == y_pred
+
+
+COMPLEX = np.zeros((2, 2), complex)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (
+            lambda: L.MeanSquaredError()(COMPLEX, np.zeros((2, 2))),
+            r"Invalid `y_true`: expected an array of real floating, integer or bool dtype",
+        ),
+        (
+            lambda: L.MeanSquaredError()(np.zeros((2, 2)), np.zeros((2, 2)), sample_weight=COMPLEX),
+            r"Invalid `sample_weight`: expected an array of real floating, integer or bool dtype",
+        ),
+        (
+            lambda: L.MeanSquaredError()(np.zeros((2, 2)), np.zeros((2, 2)), mask=COMPLEX[:, 0]),
+            r"Invalid `mask`: expected an array of real floating, integer or bool dtype",
+        ),
+        (
+            lambda: BoolLoss()(np.zeros(2), np.zeros(2)),
+            r"Invalid `call\(\) result`: expected an array of real floating or integer dtype",
+        ),
+    ],
+)
+def test_dtype_error_messages(make: Callable[[], Any], match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        make()
+
+
 def test_mixed_libraries_are_refused() -> None:
     import torch
 
