@@ -51,11 +51,22 @@ class Example:
 
 def per_example_crossentropy(xp: Any) -> Any:
     """``sparse_categorical_crossentropy(LABELS, PREDICTIONS)`` = ``-log p[label]``."""
-    probabilities = xp.asarray(PREDICTIONS)
-    labels = xp.asarray(LABELS)
-    classes = xp.arange(PREDICTIONS.shape[1])
-    one_hot = xp.astype(labels[:, None] == classes[None, :], probabilities.dtype)
-    return -xp.log(xp.sum(probabilities * one_hot, axis=1))
+    from losskit.losses import sparse_categorical_crossentropy
+
+    return sparse_categorical_crossentropy(xp.asarray(LABELS), xp.asarray(PREDICTIONS))
+
+
+def _categorical_crossentropy(reduction: Reduction) -> Callable[[Any], Any]:
+    """The Reduction page's ``CategoricalCrossentropy(reduction=...)(one_hot, predictions)``."""
+
+    def run(xp: Any) -> Any:
+        from losskit.losses import CategoricalCrossentropy
+
+        one_hot = np.eye(PREDICTIONS.shape[1], dtype=np.float32)[LABELS]
+        loss = CategoricalCrossentropy(reduction=reduction)
+        return loss(xp.asarray(one_hot), xp.asarray(PREDICTIONS))
+
+    return run
 
 
 def _l2_loss(xp: Any, x: Any) -> Any:
@@ -98,7 +109,7 @@ def _manual_scaling(xp: Any) -> Any:
 
 def _auto_in_replica_context(xp: Any) -> Any:
     with replica_context(NUM_REPLICAS):
-        return compute_weighted_loss(per_example_crossentropy(xp), reduction=Reduction.AUTO)
+        return _categorical_crossentropy(Reduction.AUTO)(xp)
 
 
 def _cwl(losses: np.ndarray, weights: Any, reduction: Reduction) -> Callable[[Any], Any]:
@@ -123,30 +134,28 @@ EXAMPLES: tuple[Example, ...] = (
         "NONE",
         CCE.format("none"),
         (0.35667497, 0.22314355, 0.6931472, 0.9162907),
-        per_example_crossentropy,
+        _categorical_crossentropy(Reduction.NONE),
     ),
     Example(
         PAGE_REDUCTION,
         "SUM",
         CCE.format("sum"),
         2.1892564,
-        lambda xp: compute_weighted_loss(per_example_crossentropy(xp), reduction="sum"),
+        _categorical_crossentropy(Reduction.SUM),
     ),
     Example(
         PAGE_REDUCTION,
         "SUM_OVER_BATCH_SIZE",
         CCE.format("sum_over_batch_size"),
         0.5473141,
-        lambda xp: compute_weighted_loss(
-            per_example_crossentropy(xp), reduction=Reduction.SUM_OVER_BATCH_SIZE
-        ),
+        _categorical_crossentropy(Reduction.SUM_OVER_BATCH_SIZE),
     ),
     Example(
         PAGE_REDUCTION,
         "AUTO",
         CCE.format("auto"),
         0.5473141,
-        lambda xp: compute_weighted_loss(per_example_crossentropy(xp), reduction="auto"),
+        _categorical_crossentropy(Reduction.AUTO),
     ),
     Example(
         PAGE_REDUCTION,
