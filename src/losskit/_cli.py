@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -99,8 +100,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         from losskit._demo import run
+        from losskit.testing import ProcessFailure
 
-        return run(engine=args.engine, png=args.png)
+        try:
+            return run(engine=args.engine, png=args.png)
+        except (ProcessFailure, RuntimeError, subprocess.TimeoutExpired) as failure:
+            print(f"losskit demo failed: {failure}", file=sys.stderr)
+            return 1
     if args.command == "examples":
         return run_examples()
     return 2  # pragma: no cover - argparse rejects unknown commands

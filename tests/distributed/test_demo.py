@@ -47,3 +47,17 @@ def test_demo_exit_code_follows_the_drift(monkeypatch, tmp_path, drift, code, ve
     out = io.StringIO()
     assert demo.run("torch", png=str(tmp_path / "p.png"), out=out) == code
     assert out.getvalue().splitlines()[-1].startswith(verdict)
+
+
+def test_demo_reports_a_failed_rank(monkeypatch, capsys) -> None:
+    from losskit import _cli
+    from losskit.testing import ProcessFailure
+
+    def failing(**kwargs):
+        raise ProcessFailure(
+            "rank 2 of 4 failed; the other ranks were stopped.", rank=2, details=""
+        )
+
+    monkeypatch.setattr(demo, "run", failing)
+    assert _cli.main(["demo"]) == 1
+    assert "losskit demo failed: rank 2 of 4 failed" in capsys.readouterr().err
