@@ -373,3 +373,77 @@ def test_engine_scaling_under_torch_compile() -> None:
     assert float(penalty.grad) == pytest.approx(scale / 8)
     assert losses.grad.tolist() == pytest.approx([scale / 16, scale / 16, 0.0])
     torch._dynamo.reset()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"micro_steps": 0}, r"Invalid `micro_steps`: expected a positive integer, received 0"),
+        (
+            {"micro_steps": 3, "accumulation_steps": 2},
+            r"Invalid `micro_steps`: expected at most accumulation_steps=2, received 3",
+        ),
+    ],
+)
+def test_micro_steps_errors(kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        replica_context(2, **kwargs)
+
+
+def test_micro_steps_sets_a_partial_window() -> None:
+    with replica_context(2, accumulation_steps=3, micro_steps=2) as context:
+        # the penalty is added on 2 replicas x 2 micro-steps
+        assert float(losskit.scale_regularization_loss(np.float64(8.0))) == 2.0
+        assert context.micro_steps == 2
+
+
+def test_run_replicas_abandoned_all_reduce() -> None:
+    def step(r: int) -> float:
+        if r == 1:
+            return 0.0  # never reaches the all-reduce
+        return float(global_denominator(np.ones(2)))
+
+    with pytest.raises(RuntimeError, match=r"replica 0: the all-reduce was abandoned .* within 1"):
+        run_replicas(step, 2, timeout=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"num_replicas": 2, "sizes": [3, 4]},
+            ValueError,
+            r"Invalid `sizes`: expected 2 non-negative integers \(replicas x micro-batches\) "
+            r"adding up to the batch size 6, received \[3, 4\]",
+        ),
+        (
+            {"num_replicas": 2, "accumulation_steps": 1, "micro_batches": 2},
+            ValueError,
+            r"Invalid `micro_batches`: expected at most accumulation_steps=1, received 2",
+        ),
+        ({"num_replicas": 0}, ValueError, r"Invalid `num_replicas`: expected a positive integer"),
+        (
+            {"num_replicas": 2, "gradients": "avg"},
+            ValueError,
+            r"Invalid `gradients`: expected 'sum' or 'mean', received 'avg'",
+        ),
+    ],
+)
+def test_invariance_harness_argument_errors(kwargs, error, message) -> None:
+    with pytest.raises(error, match=message):
+        check_replica_invariance(lambda w, mb: w * mb, 1.0, np.ones(6), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("batch", "message"),
+    [
+        ({"a": 1.0}, r"Invalid `batch`: expected an array or a list/tuple/dict of arrays"),
+        (
+            {"a": np.ones(3), "b": np.ones(4)},
+            r"Invalid `batch`: expected arrays with the same first dimension",
+        ),
+    ],
+)
+def test_invariance_harness_batch_errors(batch, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_replica_invariance(lambda w, mb: w, 1.0, batch, num_replicas=1)
