@@ -28,12 +28,13 @@ __all__ = [
     "decode_regularizer",
     "encode_regularizer",
     "leaf_role",
+    "pattern_list",
     "regularizer_argument",
 ]
 
 NORM_NAME = re.compile(r"norm", re.IGNORECASE)
-"""A path component naming a normalization layer (``LayerNorm_0``, ``bn_norm``, ``ln``
-is not caught: exclude it by pattern)."""
+"""A path component naming a normalization layer in a JAX pytree (``LayerNorm_0``,
+``batch_norm``); a name without "norm" (``ln_1``) is not recognised: exclude it by pattern."""
 
 
 @lru_cache(maxsize=1024)
