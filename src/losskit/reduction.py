@@ -173,8 +173,7 @@ def resolve(
     member = Reduction.validate(reduction)
     if member.divides and (num_replicas > 1 or accumulation_steps > 1):
         where = (
-            f"inside a replica context with {num_replicas} replicas (their gradients are "
-            "summed)"
+            f"inside a replica context with {num_replicas} replicas (their gradients are summed)"
             if num_replicas > 1
             else f"with {accumulation_steps} accumulation steps (their gradients are combined)"
         )
