@@ -249,3 +249,22 @@ def test_torch_without_gradients_and_under_no_grad() -> None:
     with torch.no_grad():
         assert apply_regularization(L2(1.0), weights).grad_fn is None
     assert apply_regularization(L2(1.0), weights).grad_fn is not None
+
+
+def test_torch_compile_fullgraph_on_parameters() -> None:
+    """nn.Parameter (not only plain tensors) traces: no `type(x).__module__` reads."""
+    import torch
+
+    torch._dynamo.reset()
+    layer = torch.nn.Linear(4, 3)
+    compiled = torch.compile(lambda ps: apply_regularization(L1L2(0.01, 0.02), ps), fullgraph=True)
+    got = compiled(list(layer.parameters()))
+    got.backward()
+    w = layer.weight.detach().double().numpy()
+    b = layer.bias.detach().double().numpy()
+    expected = sum(0.01 * np.abs(a).sum() + 0.02 * (a * a).sum() for a in (w, b))
+    assert float(got.detach()) == pytest.approx(expected, rel=1e-6)
+    np.testing.assert_allclose(
+        layer.weight.grad.double().numpy(), 0.01 * np.sign(w) + 0.04 * w, rtol=1e-6
+    )
+    torch._dynamo.reset()

@@ -9,6 +9,7 @@ values are converted, onto the device of the primary array.
 from __future__ import annotations
 
 import numbers
+import sys
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -48,9 +49,18 @@ def is_host_value(value: Any) -> bool:
     return isinstance(value, (np.ndarray, np.generic, float, int, numbers.Number))
 
 
-def _library(value: Any) -> str:
+def library(value: Any) -> str:
     """The top-level package that defines ``type(value)``: 'torch', 'jax', 'numpy', ..."""
+    if _is_torch_tensor(value):
+        return "torch"
     return type(value).__module__.partition(".")[0]
+
+
+def _is_torch_tensor(value: Any) -> bool:
+    """``isinstance(value, torch.Tensor)`` if torch is imported (it is, if value is one);
+    TorchDynamo cannot read ``type(value).__module__`` of an ``nn.Parameter``."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
 
 
 def _framework_namespace(value: Any) -> Namespace | None:
@@ -61,7 +71,7 @@ def _framework_namespace(value: Any) -> Namespace | None:
     xp: Namespace | None
     if is_host_value(value) or isinstance(value, (str, bytes, list, tuple)):
         xp = None
-    elif _library(value) == "torch":
+    elif _is_torch_tensor(value):
         # A plain import, not array_api_compat's lookup: TorchDynamo traces an import but
         # warns on the lru_cache-wrapped helpers behind `array_namespace`.
         import array_api_compat.torch as torch_namespace
@@ -284,8 +294,8 @@ def host_scalar(array: Array) -> float | None:
     an array-api-strict array can; anything else (GPU arrays, tracers, unknown libraries)
     returns None, and the caller skips its value check rather than force a sync.
     """
-    library = _library(array)
-    if library == "torch":
+    origin = library(array)
+    if origin == "torch":
         import torch
 
         if torch.compiler.is_compiling() or array.device.type != "cpu":
@@ -293,7 +303,7 @@ def host_scalar(array: Array) -> float | None:
         if type(array) is not torch.Tensor and not isinstance(array, torch.nn.Parameter):
             return None  # FakeTensor and other tracing subclasses
         return float(array.detach().item())
-    if library in ("jax", "jaxlib"):
+    if origin in ("jax", "jaxlib"):
         import jax
 
         if isinstance(array, jax.core.Tracer):
@@ -301,6 +311,6 @@ def host_scalar(array: Array) -> float | None:
         if any(device.platform != "cpu" for device in array.devices()):
             return None
         return float(np.asarray(array))
-    if library == "array_api_strict":
+    if origin == "array_api_strict":
         return float(array)
     return None

@@ -41,7 +41,7 @@ def fused_penalty(
     xp: ns.Namespace, arrays: Sequence[Any], l1: float | None, l2: float | None
 ) -> Any:
     """The penalty of ``arrays`` in their promoted floating dtype (low precision: float32)."""
-    library = type(arrays[0]).__module__.partition(".")[0]
+    library = ns.library(arrays[0])
     if library in ("jax", "jaxlib"):
         from losskit.regularizers import _fused_jax
 
