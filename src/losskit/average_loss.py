@@ -25,7 +25,7 @@ def _check_value(number: float, value: Any) -> None:
         raise ValueError(invalid(_GBS, "a finite, non-negative number", value))
 
 
-def _global_batch_size(xp: ns.Namespace, value: Any, like: Any, dtype: Any) -> Any:
+def global_batch_size_of(xp: ns.Namespace, value: Any, like: Any, dtype: Any) -> Any:
     """A validated denominator: a Python number, or a 0-d array of ``dtype``.
 
     Integers are TensorFlow's contract; losskit also accepts a float or a 0-d floating array
@@ -135,7 +135,7 @@ def compute_average_loss(
         split = 1 if context is None else context.num_replicas * context.micro_steps
         denominator: Any = plan.batch * split / scale if scale != 1 else plan.batch * split
     else:
-        denominator = _global_batch_size(xp, global_batch_size, values, plan.dtype)
+        denominator = global_batch_size_of(xp, global_batch_size, values, plan.dtype)
         if scale != 1:
             denominator = denominator / scale
     if values.dtype != plan.dtype:

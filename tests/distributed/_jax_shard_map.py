@@ -26,8 +26,11 @@ jax.config.update("jax_enable_x64", True)
 
 import losskit  # noqa: E402
 from losskit.distribute import global_denominator, jax_context  # noqa: E402
+from losskit.jax import activity, collect_activity  # noqa: E402
+from losskit.regularizers import L1  # noqa: E402
 
 L2 = 0.05
+ACTIVITY = 0.1
 DEVICES = 8
 
 
@@ -57,6 +60,7 @@ def run(case: dict) -> dict:
         "x": rng.normal(size=(total, 4, 3)),
         "y": rng.normal(size=(total, 4)),
         "mask": (rng.random((total, 4)) < 0.7).astype(np.float64),
+        "real": np.ones(total),  # 0 on the padding rows padded() adds
     }
     batches = padded(case, data)
     sharding = NamedSharding(mesh, P(None, "d"))
@@ -83,19 +87,24 @@ def run(case: dict) -> dict:
     )
 
     def token_loss(p, mb):
-        return (mb["x"] @ p["w"] + p["b"] - mb["y"]) ** 2
+        prediction = mb["x"] @ p["w"] + p["b"]
+        activity(prediction * mb["real"][:, None], L1(ACTIVITY))  # padding rows give 0
+        return (prediction - mb["y"]) ** 2
 
     @per_device
     def window_losskit(p, mbs):
         with jax_context("d", gradients=mode, accumulation_steps=steps, accumulation=accumulation):
             D = global_denominator(*[mbs["mask"][k] for k in range(present)])
+            N = global_denominator(*[mbs["real"][k] for k in range(present)])  # examples
 
             def loss(p, k):
                 mb = {key: value[k] for key, value in mbs.items()}
-                data_loss = losskit.compute_average_loss(
-                    token_loss(p, mb), mb["mask"], global_batch_size=D
-                )
-                return data_loss + losskit.scale_regularization_loss(L2 * jnp.sum(p["w"] ** 2))
+                with collect_activity() as collector:
+                    data_loss = losskit.compute_average_loss(
+                        token_loss(p, mb), mb["mask"], global_batch_size=D
+                    )
+                reg = losskit.scale_regularization_loss(L2 * jnp.sum(p["w"] ** 2))
+                return data_loss + reg + collector.total(global_batch_size=N)
 
             return engine_combine(p, loss)
 
@@ -103,8 +112,11 @@ def run(case: dict) -> dict:
     def window_naive(p, mbs):
         def loss(p, k):
             mb = {key: value[k] for key, value in mbs.items()}
-            local = jnp.sum(token_loss(p, mb) * mb["mask"]) / jnp.maximum(jnp.sum(mb["mask"]), 1.0)
-            return (local + L2 * jnp.sum(p["w"] ** 2)) / present
+            with collect_activity() as collector:  # Keras: / the local batch
+                local = jnp.sum(token_loss(p, mb) * mb["mask"]) / jnp.maximum(
+                    jnp.sum(mb["mask"]), 1.0
+                )
+            return (local + L2 * jnp.sum(p["w"] ** 2) + collector.total()) / present
 
         return engine_combine(p, loss)
 

@@ -181,3 +181,64 @@ def subgroup_denominator(rank: int, world: int) -> tuple[int, int, float]:
     with torch_context(group) as context:
         D = global_denominator(torch.ones(rank + 2))  # 2 + 3 over the group, not 2 + 3 + 4
         return (context.num_replicas, context.replica_id, float(D))
+
+
+ACTIVITY_L1, KERNEL_L2 = 0.1, 0.05
+
+
+def activity_data(total: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {"x": rng.normal(size=(total, 3)), "y": rng.normal(size=(total, 2))}
+
+
+def activity_start() -> tuple[np.ndarray, np.ndarray]:
+    return np.array([[0.5, -0.25, 0.125], [-0.3, 0.2, 0.4]]), np.array([0.1, -0.2])
+
+
+def activity_gradients(rank: int, world: int, cases: list[dict[str, Any]]) -> list[list[Any]]:
+    """A Linear layer with a kernel L2 and an activity L1 regularizer (losskit.torch) under
+    DDP with accumulation: the step's gradients, for each case."""
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    import losskit
+    import losskit.torch
+    from losskit.distribute import global_denominator, torch_context
+    from losskit.regularizers import L1, L2
+
+    out = []
+    for case in cases:
+        sizes, steps = case["sizes"], case["steps"]
+        offsets = np.cumsum([0] + [n for row in sizes for n in row])
+        data = activity_data(int(offsets[-1]), case["seed"])
+        present = len(sizes[0])
+        layer = torch.nn.Linear(3, 2, dtype=torch.float64)
+        weight, bias = activity_start()
+        with torch.no_grad():
+            layer.weight.copy_(torch.as_tensor(weight))
+            layer.bias.copy_(torch.as_tensor(bias))
+        losskit.torch.regularize(layer, kernel=L2(KERNEL_L2), activity=L1(ACTIVITY_L1))
+        ddp = DistributedDataParallel(layer)
+        mine = []
+        for k in range(present):
+            a, b = int(offsets[rank * present + k]), int(offsets[rank * present + k + 1])
+            mine.append({key: torch.as_tensor(value[a:b]) for key, value in data.items()})
+        with torch_context(accumulation_steps=steps):
+            N = global_denominator(
+                *[torch.ones(len(mb["x"]), dtype=torch.float64) for mb in mine],
+                reduction="sum_over_batch_size",
+            )
+            for k, mb in enumerate(mine):
+                sync = contextlib.nullcontext() if k == present - 1 else ddp.no_sync()
+                with sync:
+                    per_example = torch.sum((ddp(mb["x"]) - mb["y"]) ** 2, dim=1)
+                    loss = (
+                        losskit.compute_average_loss(per_example, global_batch_size=N)
+                        + losskit.torch.penalty(layer, weights=False, global_batch_size=N)
+                        + losskit.scale_regularization_loss(
+                            losskit.torch.penalty(layer, activity=False)
+                        )
+                    )
+                    loss.backward()
+        out.append([layer.weight.grad.numpy().copy(), layer.bias.grad.numpy().copy()])
+    return out

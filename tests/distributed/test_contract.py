@@ -447,3 +447,34 @@ def test_invariance_harness_argument_errors(kwargs, error, message) -> None:
 def test_invariance_harness_batch_errors(batch, message) -> None:
     with pytest.raises(ValueError, match=message):
         check_replica_invariance(lambda w, mb: w, 1.0, batch, num_replicas=1)
+
+
+def test_torch_activity_over_a_global_batch_size() -> None:
+    torch = pytest.importorskip("torch")
+    import losskit.torch as lt
+    from losskit.regularizers import L1
+
+    layer = torch.nn.Linear(3, 2, bias=False)
+    torch.nn.init.ones_(layer.weight)
+    lt.regularize(layer, kernel=None, bias=None, activity=L1(1.0))
+    layer(torch.ones(4, 3))  # outputs 3 everywhere: sum |y| = 24 over 4 examples
+    assert float(lt.penalty(layer).detach()) == 6.0  # Keras: / the local batch
+    assert float(lt.penalty(layer, global_batch_size=8).detach()) == 3.0
+    assert float(lt.penalty(layer, global_batch_size=torch.tensor(0.0)).detach()) == 0.0
+    with replica_context(2, gradients="mean"):  # DDP-like: the mean of 2 replicas
+        assert float(lt.penalty(layer, global_batch_size=8).detach()) == 6.0
+    with pytest.raises(ValueError, match=r"Invalid `global_batch_size`: expected a finite"):
+        lt.penalty(layer, global_batch_size=-1)
+
+
+def test_jax_activity_over_a_global_batch_size() -> None:
+    jax = pytest.importorskip("jax")
+    from losskit.jax import activity, collect_activity
+
+    with collect_activity() as collector:
+        activity(jax.numpy.full((4, 2), 3.0), "l1")  # 0.01 * 24
+        activity(jax.numpy.asarray(5.0), "l1")  # a 0-d output: not divided
+    assert float(collector.total()) == pytest.approx(0.06 + 0.05)
+    assert float(collector.total(global_batch_size=12)) == pytest.approx(0.02 + 0.05)
+    with replica_context(3, gradients="mean", accumulation_steps=2, accumulation="mean"):
+        assert float(collector.total(global_batch_size=12)) == pytest.approx(0.12 + 0.05)

@@ -1,7 +1,8 @@
 """JAX ``shard_map`` on 8 CPU devices (a subprocess): combined gradients equal one device's.
 
 The oracle is the float64 hand-written gradient of the global masked token mean plus the
-L2 penalty; the naive normalization must differ from it.
+L2 penalty and an activity penalty (over the global example count); the naive
+normalization (local means, Keras's local activity division) must differ from it.
 """
 
 from __future__ import annotations
@@ -19,16 +20,23 @@ pytestmark = pytest.mark.slow
 SCRIPT = Path(__file__).with_name("_jax_shard_map.py")
 ROOT = Path(__file__).parents[2]
 L2 = 0.05
+ACTIVITY = 0.1
 
 
 def _oracle(data: dict) -> dict:
+    """Data: sum(m * (x w + b - y)^2) / sum(m); L2 * |w|^2; activity (Keras: / examples):
+    ACTIVITY * sum |x w + b| / examples."""
     x, y, m = (np.asarray(data[key]) for key in ("x", "y", "mask"))
     w, b = np.array([0.5, -0.25, 0.125]), 0.1
-    residual = x @ w + b - y
+    prediction = x @ w + b
+    residual = prediction - y
     scale = 2.0 / np.sum(m)
+    act = ACTIVITY * np.sign(prediction) / len(x)
     return {
-        "w": scale * np.einsum("nt,ntf->f", m * residual, x) + 2 * L2 * w,
-        "b": scale * np.sum(m * residual),
+        "w": scale * np.einsum("nt,ntf->f", m * residual, x)
+        + 2 * L2 * w
+        + np.einsum("nt,ntf->f", act, x),
+        "b": scale * np.sum(m * residual) + np.sum(act),
     }
 
 

@@ -114,3 +114,31 @@ def test_launcher_argument_errors(kwargs, message) -> None:
 def test_torch_context_honours_the_process_group() -> None:
     results = run_processes(workers.subgroup_denominator, 3, timeout=120)
     assert results == [(2, 0, 5.0), (2, 1, 5.0), (-1, -1, 0.0)]
+
+
+def _activity_oracle(total: int, seed: int) -> list[np.ndarray]:
+    """d/d(W, b) of [sum |Wx+b|_2^2 - y ... ] written out: data sum((Wx+b-y)^2)/N,
+    activity 0.1 * sum|Wx+b| / N (Keras divides by the batch), kernel 0.05 * |W|^2."""
+    data = workers.activity_data(total, seed)
+    weight, bias = workers.activity_start()
+    x, y = data["x"], data["y"]
+    out = x @ weight.T + bias
+    upstream = 2 * (out - y) / total + workers.ACTIVITY_L1 * np.sign(out) / total
+    return [upstream.T @ x + 2 * workers.KERNEL_L2 * weight, upstream.sum(axis=0)]
+
+
+def test_activity_and_kernel_penalties_keep_their_strength() -> None:
+    rng = np.random.default_rng(5)
+    cases = []
+    for steps in (1, 2, 3):
+        for present in sorted({steps, max(1, steps - 1)}):
+            sizes = rng.integers(1, 6, size=(3, present)).tolist()
+            sizes[1][0] += 7
+            cases.append({"steps": steps, "sizes": sizes, "seed": len(cases)})
+    results = run_processes(workers.activity_gradients, 3, args=(cases,), timeout=180)
+    for index, case in enumerate(cases):
+        total = sum(n for row in case["sizes"] for n in row)
+        expected = _activity_oracle(total, case["seed"])
+        for per_rank in results:
+            for got, want in zip(per_rank[index], expected, strict=True):
+                np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12, err_msg=str(case))

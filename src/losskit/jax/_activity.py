@@ -25,8 +25,7 @@ _STACK: list[Collector] = []
 
 def divide_by_batch(penalty: Any, output: Any) -> Any:
     """Keras's rule: divide by ``shape(output)[0]`` (``divide_no_nan``; a 0-d output is not
-    divided). The one place that picks the denominator (a global batch size under data
-    parallelism would come in here)."""
+    divided)."""
     if output.ndim == 0:
         return penalty
     batch = output.shape[0]
@@ -38,6 +37,10 @@ def divide_by_batch(penalty: Any, output: Any) -> Any:
 class Collector:
     """The activity penalties recorded while it was open, in call order.
 
+    Attributes:
+        losses: the penalties as Keras has them: each divided by its output's batch size.
+        records: ``(undivided penalty, output)`` pairs behind them.
+
     Example:
         >>> import jax.numpy as jnp
         >>> from losskit.jax import Collector, activity, collect_activity
@@ -45,14 +48,52 @@ class Collector:
         ...     _ = activity(jnp.full((2, 2), 3.0), "l2")  # 0.01 * 36 / 2
         >>> isinstance(collector, Collector), round(float(collector.total()), 6)
         (True, 0.18)
+        >>> round(float(collector.total(global_batch_size=6)), 6)  # 0.01 * 36 / 6
+        0.06
     """
 
     def __init__(self) -> None:
         self.losses: list[Any] = []
+        self.records: list[tuple[Any, Any]] = []
 
-    def total(self) -> Any:
-        """Their sum (0.0 if none were recorded)."""
-        return functools.reduce(operator.add, self.losses) if self.losses else jnp.zeros(())
+    def record(self, penalty: Any, output: Any) -> None:
+        self.records.append((penalty, output))
+        self.losses.append(divide_by_batch(penalty, output))
+
+    def total(self, *, global_batch_size: Any = None) -> Any:
+        """Their sum (0.0 if none were recorded).
+
+        Under data parallelism or accumulation (a :mod:`losskit.distribute` context), give
+        the step's example count over every replica and micro-batch: each penalty is then
+        divided by it instead of its own batch size and scaled for the engine, like
+        :func:`losskit.compute_average_loss` (exact on uneven shards).
+        """
+        if global_batch_size is None:
+            found = self.losses
+        else:
+            found = _global(self.records, global_batch_size)
+        return functools.reduce(operator.add, found) if found else jnp.zeros(())
+
+
+def _global(records: list[tuple[Any, Any]], global_batch_size: Any) -> list[Any]:
+    if not records:
+        return []
+    import array_api_compat
+
+    from losskit._sums import divide_no_nan
+    from losskit.average_loss import global_batch_size_of
+    from losskit.distribute._context import step_split
+
+    first = records[0][0]
+    xp = array_api_compat.array_namespace(first)
+    scale = step_split()[2]
+    denominator = global_batch_size_of(xp, global_batch_size, first, first.dtype)
+    if scale != 1:
+        denominator = denominator / scale
+    return [
+        penalty if output.ndim == 0 else divide_no_nan(xp, penalty, denominator)
+        for penalty, output in records
+    ]
 
 
 @contextlib.contextmanager
@@ -99,7 +140,7 @@ def activity(x: Any, regularizer: Any) -> Any:
     if chosen is None:
         raise ValueError(invalid("regularizer", "a regularizer", regularizer))
     if _STACK:
-        _STACK[-1].losses.append(divide_by_batch(chosen(x), x))
+        _STACK[-1].record(chosen(x), x)
     return x
 
 

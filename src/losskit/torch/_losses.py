@@ -11,7 +11,7 @@ from torch import nn
 
 from losskit._errors import invalid
 from losskit.regularizers import L1, L1L2, L2, apply_regularization
-from losskit.torch._state import state_of
+from losskit.torch._state import divide_by_batch, state_of
 
 __all__ = ["losses", "penalty"]
 
@@ -43,7 +43,13 @@ def _weight_groups(module: nn.Module) -> list[tuple[Any, list[torch.Tensor]]]:
     return list(groups.values())
 
 
-def losses(module: nn.Module, *, weights: bool = True, activity: bool = True) -> list[Any]:
+def losses(
+    module: nn.Module,
+    *,
+    weights: bool = True,
+    activity: bool = True,
+    global_batch_size: Any = None,
+) -> list[Any]:
     """The regularization losses of ``module`` and its submodules, as Keras's
     ``layer.losses``: activity penalties of the last outermost forward, then weight
     penalties computed now from the current parameter values.
@@ -54,15 +60,20 @@ def losses(module: nn.Module, *, weights: bool = True, activity: bool = True) ->
     with ``requires_grad=False`` are not regularized (Keras 3's rule; tf_keras also
     regularizes non-trainable weights). Activity penalties keep the output's dtype.
 
-    Under data parallelism these are the local values: a summing engine (TensorFlow's
-    convention, :mod:`losskit.distribute`) needs the weight penalties divided by the
-    number of replicas (:func:`losskit.scale_regularization_loss`); DDP averages gradients,
-    so there they go into the loss as they are.
+    These are the local values. Under data parallelism or gradient accumulation, inside a
+    :mod:`losskit.distribute` context (``docs/distributed.md``): pass the weight penalties
+    through :func:`losskit.scale_regularization_loss` (as in TensorFlow), and give
+    ``global_batch_size`` (the step's example count over every replica and micro-batch,
+    e.g. ``global_denominator(*examples, reduction="sum_over_batch_size")``) so that each
+    activity penalty is divided by it instead of the local batch and scaled for the
+    engine, like :func:`losskit.compute_average_loss`: exact on uneven shards.
 
     Args:
         module: a module regularized with :func:`losskit.torch.regularize` (or wrapping one).
         weights: include the weight penalties (False when the optimizer decays instead).
         activity: include the activity penalties.
+        global_batch_size: divide the activity penalties by this (a number or a 0-d
+            tensor) instead of each output's own batch size (see above).
 
     Returns:
         A list of 0-d tensors (empty if nothing is attached).
@@ -83,10 +94,15 @@ def losses(module: nn.Module, *, weights: bool = True, activity: bool = True) ->
         raise TypeError(invalid("module", "a torch.nn.Module", module))
     found: list[Any] = []
     if activity:
+        records = []
         for owner in module.modules():
             state = state_of(owner)
             if state is not None and state.records:
-                found.extend(state.records)
+                records.extend(state.records)
+        if global_batch_size is None or not records:
+            found.extend(divide_by_batch(value, batch) for value, batch in records)
+        else:
+            found.extend(_global_activity(records, global_batch_size))
     if weights:
         groups = _weight_groups(module)
         if groups:
@@ -101,7 +117,13 @@ def losses(module: nn.Module, *, weights: bool = True, activity: bool = True) ->
     return found
 
 
-def penalty(module: nn.Module, *, weights: bool = True, activity: bool = True) -> Any:
+def penalty(
+    module: nn.Module,
+    *,
+    weights: bool = True,
+    activity: bool = True,
+    global_batch_size: Any = None,
+) -> Any:
     """The sum of :func:`losses` (a 0-d tensor; zero if nothing is attached).
 
     Example:
@@ -112,8 +134,30 @@ def penalty(module: nn.Module, *, weights: bool = True, activity: bool = True) -
         >>> round(float(losskit.torch.penalty(layer).detach()), 6)  # 0.01 * 3 * 2
         0.06
     """
-    found = losses(module, weights=weights, activity=activity)
+    found = losses(
+        module, weights=weights, activity=activity, global_batch_size=global_batch_size
+    )
     if not found:
         first = next(module.parameters(), None)
         return torch.zeros((), device=None if first is None else first.device)
     return functools.reduce(operator.add, found)
+
+
+def _global_activity(records: list[tuple[Any, Any]], global_batch_size: Any) -> list[Any]:
+    """Each penalty times the engine's scale over the global batch size (a 0-d output's
+    penalty, which has no batch, is kept as it is)."""
+    import array_api_compat.torch as xp
+
+    from losskit._sums import divide_no_nan
+    from losskit.average_loss import global_batch_size_of
+    from losskit.distribute._context import step_split
+
+    scale = step_split()[2]
+    first = records[0][0]
+    denominator = global_batch_size_of(xp, global_batch_size, first, first.dtype)
+    if scale != 1:
+        denominator = denominator / scale
+    return [
+        value if batch is None else divide_no_nan(xp, value, denominator)
+        for value, batch in records
+    ]

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_leaves
 
-__all__ = ["ATTRIBUTE", "ModuleState", "divide_by_batch", "state_of"]
+__all__ = ["ATTRIBUTE", "ModuleState", "batch_of", "divide_by_batch", "state_of"]
 
 ATTRIBUTE = "_losskit_regularization"
 
@@ -28,19 +28,20 @@ _OPEN = [0]
 """How many hooked forwards are running (nested) in this process."""
 
 
-def divide_by_batch(penalty: Any, output: torch.Tensor) -> Any:
+def divide_by_batch(penalty: Any, batch: Any) -> Any:
     """An activity penalty divided by the batch size (Keras: ``shape(output)[0]`` of this
-    output, ``divide_no_nan``; a 0-d output is not divided, Keras 3's rule).
-
-    The one place that picks the denominator: a global batch size under data parallelism
-    would be passed in here.
+    output, ``divide_no_nan``; a 0-d output, ``batch=None``, is not divided: Keras 3's rule).
     """
-    if output.dim() == 0:
+    if batch is None:
         return penalty
-    batch = output.shape[0]
     if batch == 0:
         return penalty * 0.0  # divide_no_nan: an empty batch adds nothing
     return penalty / batch
+
+
+def batch_of(output: torch.Tensor) -> Any:
+    """The output's batch size, ``shape[0]``; None for a 0-d output."""
+    return None if output.dim() == 0 else output.shape[0]
 
 
 class ModuleState:
@@ -52,7 +53,7 @@ class ModuleState:
         self.activity: list[tuple[Any, Any]] = []
         self.rules: list[Any] = []  # every rule with an entry here
         self.entries: list[Any] = []  # rules that hook this module's forward
-        self.records: list[Any] = []
+        self.records: list[tuple[Any, Any]] = []
         self.handles: list[Any] = []
 
     def __getstate__(self) -> dict[str, Any]:
@@ -79,7 +80,9 @@ class ModuleState:
         regularizer = self.activity[-1][1]
         for value in tree_leaves(output):
             if isinstance(value, torch.Tensor):
-                self.records.append(divide_by_batch(regularizer(value), value))
+                # the undivided penalty and the batch: `losses` divides (locally, as Keras,
+                # or by a global batch size)
+                self.records.append((regularizer(value), batch_of(value)))
 
     def hook(self, module: torch.nn.Module, rule: Any) -> None:
         """Hook ``module``'s forward for ``rule`` (once per module, whatever the rules)."""
