@@ -547,7 +547,8 @@ def test_torch_compile_fullgraph() -> None:
 
     compiled = torch.compile(step, fullgraph=True)
     labels = torch.tensor([0, 1, 2, 1])
-    logits = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    # a Parameter: TorchDynamo cannot read type(x).__module__ of one, losskit must not ask
+    logits = torch.nn.Parameter(torch.randn(4, 3, dtype=torch.float64))
     weights = torch.tensor([1.0, 2.0, 0.5, 1.0], dtype=torch.float64)
     got = compiled(labels, logits, weights)
     got.backward()

@@ -58,7 +58,16 @@ def softplus(xp: ns.Namespace, x: Any) -> Any:
     return xp.where(positive, x, zero) + xp.log1p(xp.exp(negative_magnitude))
 
 
-def constant(value: Any) -> Any:
+def _library(xp: ns.Namespace) -> str:
+    """'torch', 'jax' or another library's name, read from the namespace module (TorchDynamo
+    cannot read ``type(x).__module__`` of an ``nn.Parameter``; a module's name it can)."""
+    name: str = xp.__name__
+    if name == "array_api_compat.torch":
+        return "torch"
+    return name.partition(".")[0]
+
+
+def constant(xp: ns.Namespace, value: Any) -> Any:
     """``value`` without a gradient (``detach`` / ``stop_gradient``; other arrays as they are).
 
     For a shift that cancels mathematically, such as the maximum subtracted before a
@@ -66,10 +75,10 @@ def constant(value: Any) -> Any:
     comparison mask, a count, a scatter) to add a gradient that sums to 0. The standard has
     no such function, hence the one library check here.
     """
-    library = type(value).__module__.partition(".")[0]
+    library = _library(xp)
     if library == "torch":
         return value.detach()
-    if library in ("jax", "jaxlib"):
+    if library == "jax":
         import jax
 
         return jax.lax.stop_gradient(value)
@@ -79,7 +88,7 @@ def constant(value: Any) -> Any:
 def shifted_scores(xp: ns.Namespace, logits: Any, axis: int) -> Any:
     """``logits - max(logits)`` along ``axis`` (the maximum held constant): every entry <= 0,
     so ``exp`` cannot overflow."""
-    return logits - constant(xp.max(logits, axis=axis, keepdims=True))
+    return logits - constant(xp, xp.max(logits, axis=axis, keepdims=True))
 
 
 def log_softmax(xp: ns.Namespace, logits: Any, axis: int) -> Any:
@@ -96,7 +105,7 @@ def sparse_crossentropy(xp: ns.Namespace, scores: Any, labels: Any) -> Any:
     PyTorch, ``torch.nn.functional.cross_entropy`` computes the same formula with one fused
     log-softmax kernel forward and backward (1.6x faster than the composed array-API form).
     """
-    if type(scores).__module__.partition(".")[0] == "torch":
+    if _library(xp) == "torch":
         import torch
 
         classes = scores.shape[-1]
@@ -104,7 +113,7 @@ def sparse_crossentropy(xp: ns.Namespace, scores: Any, labels: Any) -> Any:
             scores.reshape(-1, classes), labels.reshape(-1), reduction="none"
         )
         return flat.reshape(labels.shape)
-    top = constant(xp.max(scores, axis=-1, keepdims=True))
+    top = constant(xp, xp.max(scores, axis=-1, keepdims=True))
     normalizer = xp.log(xp.sum(xp.exp(scores - top), axis=-1))
     return normalizer - (take_class(xp, scores, labels) - top[..., 0])
 
