@@ -29,12 +29,14 @@ def _padded(plan: _task.Plan, step: int) -> tuple[dict[str, np.ndarray], int]:
         "tokens": np.zeros((present, DEVICES * capacity, _task.TOKENS), dtype=np.int32),
         "labels": np.zeros((present, DEVICES * capacity, _task.TOKENS), dtype=np.int32),
         "mask": np.zeros((present, DEVICES * capacity, _task.TOKENS)),
+        "real": np.zeros((present, DEVICES * capacity)),  # 1 for real examples
     }
     for r, rank in enumerate(micro):
         for k, mb in enumerate(rank):
             n = mb.tokens.shape[0]
-            for key in out:
+            for key in ("tokens", "labels", "mask"):
                 out[key][k, r * capacity : r * capacity + n] = getattr(mb, key)
+            out["real"][k, r * capacity : r * capacity + n] = 1.0
     return out, present
 
 
@@ -47,7 +49,9 @@ def main() -> int:
 
     import losskit
     from losskit.distribute import global_denominator, jax_context
-    from losskit.regularizers import L2, apply_regularization
+    from losskit.jax import Spec, activity, collect_activity
+    from losskit.jax import penalty as layer_penalty
+    from losskit.regularizers import L1, L2
 
     jax.config.update("jax_enable_x64", True)
     if len(jax.devices()) != DEVICES:
@@ -55,25 +59,29 @@ def main() -> int:
         return 2
     plan = _task.make_plan(DEVICES)
     mesh = jax.make_mesh((DEVICES,), ("data",))
-    kernel = L2(_task.KERNEL_L2)
+    kernels = Spec(patterns={name: L2(_task.KERNEL_L2) for name in _task.KERNELS})
+    act = L1(_task.ACTIVITY_L1)
 
-    def terms(p: Any, mb: Any) -> tuple[Any, Any]:
+    def terms(p: Any, mb: Any, real: Any = None) -> Any:
+        """Per-token cross entropy; records the hidden layer's activity penalty (padding
+        rows, ``real == 0``, add nothing)."""
         hidden = jnp.tanh(p["embed"][mb["tokens"]] @ p["w1"] + p["b1"])
+        activity(hidden if real is None else hidden * real[:, None, None], act)
         logp = jax.nn.log_softmax(hidden @ p["w2"] + p["b2"], axis=-1)
-        ce = -jnp.take_along_axis(logp, mb["labels"][..., None], axis=-1)[..., 0]
-        return ce, _task.ACTIVITY_L1 * jnp.sum(jnp.abs(hidden), axis=-1)
+        return -jnp.take_along_axis(logp, mb["labels"][..., None], axis=-1)[..., 0]
 
     def penalty(p: Any) -> Any:
-        return apply_regularization(kernel, [p[name] for name in _task.KERNELS])
+        return layer_penalty(p, kernels)
 
     @jax.jit
     def single_step(p: Any, batch: Any) -> tuple[Any, Any]:
         def loss(p: Any) -> Any:  # jit on global arrays: the whole batch, no context
-            ce, activity = terms(p, batch)
+            with collect_activity() as collector:
+                ce = terms(p, batch)
             tokens = jnp.sum(batch["mask"])
             return (
                 losskit.compute_average_loss(ce, batch["mask"], global_batch_size=tokens)
-                + losskit.compute_average_loss(activity, batch["mask"], global_batch_size=tokens)
+                + collector.total()
                 + penalty(p)
             )
 
@@ -91,25 +99,23 @@ def main() -> int:
         )
         def step(p: Any, mbs: Any) -> tuple[Any, Any]:
             with jax_context("data", gradients="mean", accumulation_steps=plan.accumulation):
-                if method == "losskit":
+                if method == "losskit":  # the step's tokens and examples
                     D = global_denominator(*[mbs["mask"][k] for k in range(present)])
+                    N = global_denominator(*[mbs["real"][k] for k in range(present)])
 
                 def loss(p: Any, k: int) -> Any:
                     mb = {key: value[k] for key, value in mbs.items()}
-                    ce, activity = terms(p, mb)
+                    with collect_activity() as collector:
+                        ce = terms(p, mb, mb["real"])
                     if method == "losskit":
                         return (
                             losskit.compute_average_loss(ce, mb["mask"], global_batch_size=D)
-                            + losskit.compute_average_loss(
-                                activity, mb["mask"], global_batch_size=D
-                            )
+                            + collector.total(global_batch_size=N)
                             + losskit.scale_regularization_loss(penalty(p))
                         )
-                    local = jnp.maximum(jnp.sum(mb["mask"]), 1.0)
+                    local = jnp.maximum(jnp.sum(mb["mask"]), 1.0)  # Keras: activity / rows
                     return (
-                        jnp.sum(ce * mb["mask"]) / local
-                        + jnp.sum(activity * mb["mask"]) / local
-                        + penalty(p)
+                        jnp.sum(ce * mb["mask"]) / local + collector.total() + penalty(p)
                     ) / plan.accumulation
 
                 total, grads = 0.0, jax.tree.map(jnp.zeros_like, p)

@@ -13,7 +13,7 @@ import numpy as np
 
 VOCAB, TOKENS, CLASSES, EMBED, HIDDEN = 20, 10, 5, 8, 16
 KERNEL_L2 = 1e-3  # kernel regularizer: L2 on both dense kernels
-ACTIVITY_L1 = 1e-3  # activity regularizer: L1 on the hidden layer, per real token
+ACTIVITY_L1 = 1e-3  # activity regularizer: L1 on the hidden layer's output (Keras: / examples)
 LEARNING_RATE = 0.5
 
 

@@ -14,48 +14,74 @@ __all__ = ["train_both", "train_rank", "train_single"]
 
 
 def _model(torch: Any) -> Any:
+    """Embedding -> Dense(tanh) -> Dense, with the Keras regularizers attached by losskit:
+    a kernel L2 on both dense kernels, an activity L1 on the hidden layer's output."""
+    import losskit.torch
+    from losskit.regularizers import L1, L2
+
+    nn = torch.nn
+
     class Tagger(torch.nn.Module):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
-            start = _task.initial_params()
-            for name in _task.PARAM_NAMES:
-                self.register_parameter(name, torch.nn.Parameter(torch.as_tensor(start[name])))
+            self.embed = nn.Embedding(_task.VOCAB, _task.EMBED, dtype=torch.float64)
+            self.hidden = nn.Sequential(
+                nn.Linear(_task.EMBED, _task.HIDDEN, dtype=torch.float64), nn.Tanh()
+            )
+            self.out = nn.Linear(_task.HIDDEN, _task.CLASSES, dtype=torch.float64)
 
-        def forward(self, tokens: Any) -> tuple[Any, Any]:
-            hidden = torch.tanh(self.embed[tokens] @ self.w1 + self.b1)
-            return hidden @ self.w2 + self.b2, hidden
+        def forward(self, tokens: Any) -> Any:
+            return self.out(self.hidden(self.embed(tokens)))
 
-    return Tagger()
+    model = Tagger()
+    start = {name: torch.as_tensor(value) for name, value in _task.initial_params().items()}
+    with torch.no_grad():
+        model.embed.weight.copy_(start["embed"])
+        model.hidden[0].weight.copy_(start["w1"].T)
+        model.hidden[0].bias.copy_(start["b1"])
+        model.out.weight.copy_(start["w2"].T)
+        model.out.bias.copy_(start["b2"])
+    losskit.torch.regularize(model, kernel=L2(_task.KERNEL_L2), include=[nn.Linear])
+    losskit.torch.regularize(model, activity=L1(_task.ACTIVITY_L1), include=["hidden"])
+    return model
 
 
-def _kernel_penalty(model: Any) -> Any:
-    from losskit.regularizers import L2, apply_regularization
-
-    return apply_regularization(L2(_task.KERNEL_L2), [model.w1, model.w2])
+def _token_losses(torch: Any, logits: Any, shard: Any) -> tuple[Any, Any]:
+    """Per-token cross entropy and the padding mask."""
+    logp = torch.log_softmax(logits, dim=-1)
+    ce = -torch.gather(logp, -1, torch.as_tensor(shard.labels)[..., None])[..., 0]
+    return ce, torch.as_tensor(shard.mask)
 
 
 def _snapshot(model: Any) -> np.ndarray:
-    return np.concatenate([p.detach().numpy().ravel() for p in model.parameters()])
+    """The parameters in the task's order and layout (embed, w1, b1, w2, b2)."""
+    parts = [
+        model.embed.weight,
+        model.hidden[0].weight.T,
+        model.hidden[0].bias,
+        model.out.weight.T,
+        model.out.bias,
+    ]
+    return np.concatenate([p.detach().numpy().ravel() for p in parts])
 
 
 def train_single(plan: _task.Plan, progress: Any = None) -> tuple[list[float], list[np.ndarray]]:
-    """One process, the whole global batch per step: the reference."""
+    """One process, the whole global batch per step: the reference (Keras's semantics:
+    the activity penalty divided by the batch, the kernel penalty as it is)."""
     import torch
 
     import losskit
+    import losskit.torch
 
     model = _model(torch)
     optimizer = torch.optim.SGD(model.parameters(), lr=_task.LEARNING_RATE)
     losses, params = [], []
     for step in range(plan.steps):
         batch = plan.global_batch(step)
-        ce, activity, mask = _terms_from(torch, model(torch.as_tensor(batch.tokens)), batch)
-        tokens = torch.sum(mask)
-        loss = (
-            losskit.compute_average_loss(ce, mask, global_batch_size=tokens)
-            + losskit.compute_average_loss(activity, mask, global_batch_size=tokens)
-            + _kernel_penalty(model)
-        )
+        ce, mask = _token_losses(torch, model(torch.as_tensor(batch.tokens)), batch)
+        loss = losskit.compute_average_loss(
+            ce, mask, global_batch_size=torch.sum(mask)
+        ) + losskit.torch.penalty(model)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -73,6 +99,7 @@ def train_rank(rank: int, world: int, plan: _task.Plan, method: str) -> dict[str
     from torch.nn.parallel import DistributedDataParallel
 
     import losskit
+    import losskit.torch
     from losskit.distribute import global_denominator, torch_context
 
     torch.set_num_threads(1)
@@ -90,26 +117,27 @@ def train_rank(rank: int, world: int, plan: _task.Plan, method: str) -> dict[str
         optimizer.zero_grad()
         step_loss = torch.zeros((), dtype=torch.float64)
         with torch_context(gradients="mean", accumulation_steps=plan.accumulation):
-            if method == "losskit":
+            if method == "losskit":  # the step's tokens and examples: 2 all-reduces
                 D = global_denominator(*[torch.as_tensor(mb.mask) for mb in micro])
+                N = global_denominator(
+                    *[torch.ones(len(mb.tokens), dtype=torch.float64) for mb in micro],
+                    reduction="sum_over_batch_size",
+                )
             for k, mb in enumerate(micro):
                 sync = contextlib.nullcontext() if k == len(micro) - 1 else ddp.no_sync()
                 with sync:
-                    logits_and_hidden = ddp(torch.as_tensor(mb.tokens))
-                    ce, activity, mask = _terms_from(torch, logits_and_hidden, mb)
+                    ce, mask = _token_losses(torch, ddp(torch.as_tensor(mb.tokens)), mb)
                     if method == "losskit":
                         loss = (
                             losskit.compute_average_loss(ce, mask, global_batch_size=D)
-                            + losskit.compute_average_loss(activity, mask, global_batch_size=D)
-                            + losskit.scale_regularization_loss(_kernel_penalty(model))
+                            + losskit.torch.penalty(model, weights=False, global_batch_size=N)
+                            + losskit.scale_regularization_loss(
+                                losskit.torch.penalty(model, activity=False)
+                            )
                         )
                     else:  # what training loops usually do: local means, / accumulation
-                        local = torch.sum(mask)
-                        loss = (
-                            torch.sum(ce * mask) / local
-                            + torch.sum(activity * mask) / local
-                            + _kernel_penalty(model)
-                        ) / plan.accumulation
+                        local = torch.sum(ce * mask) / torch.sum(mask)
+                        loss = (local + losskit.torch.penalty(model)) / plan.accumulation
                     loss.backward()
                     step_loss = step_loss + loss.detach()
         optimizer.step()
@@ -121,14 +149,6 @@ def train_rank(rank: int, world: int, plan: _task.Plan, method: str) -> dict[str
     if bar is not None:
         bar.close()
     return {"losses": losses, "params": params} if rank == 0 else {}
-
-
-def _terms_from(torch: Any, outputs: tuple[Any, Any], shard: Any) -> tuple[Any, Any, Any]:
-    logits, hidden = outputs
-    logp = torch.log_softmax(logits, dim=-1)
-    ce = -torch.gather(logp, -1, torch.as_tensor(shard.labels)[..., None])[..., 0]
-    activity = _task.ACTIVITY_L1 * torch.sum(torch.abs(hidden), dim=-1)
-    return ce, activity, torch.as_tensor(shard.mask)
 
 
 def train_both(rank: int, world: int, plan: _task.Plan) -> dict[str, Any]:
