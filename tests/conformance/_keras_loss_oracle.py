@@ -164,6 +164,27 @@ def main(argv: list[str]) -> int:
         }
     results["probes"] = probes
 
+    # losskit's configs loaded by Keras: the class and config Keras builds, and its value on
+    # the rank-1 case's inputs
+    loaded: dict[str, Any] = {}
+    first_case = {case["id"].rsplit("@", 1)[0]: case for case in reversed(payload["cases"])}
+    for spec_id, config in payload["losskit_configs"].items():
+        case = first_case[spec_id]
+        y_true, y_pred = tensor(case["y_true"]), tensor(case["y_pred"])
+        loaded[spec_id] = {}
+        for library in ("tf_keras", "keras3"):
+            try:
+                obj = losses[library].deserialize(json.loads(json.dumps(config)))
+            except Exception as error:
+                loaded[spec_id][library] = {"error": type(error).__name__, "message": str(error)}
+                continue
+            loaded[spec_id][library] = {
+                "class": type(obj).__name__,
+                "config": obj.get_config(),
+                "value": outcome(lambda obj=obj, t=y_true, p=y_pred: obj(t, p)),
+            }
+    results["loaded"] = loaded
+
     functions: dict[str, Any] = {}
     for case in payload["functions"]:
         y_true, y_pred = tensor(case["y_true"]), tensor(case["y_pred"])

@@ -284,9 +284,23 @@ def _array(value: np.ndarray) -> dict[str, Any]:
     return {"dtype": str(value.dtype), "shape": list(value.shape), "values": value.ravel().tolist()}
 
 
+def losskit_configs() -> dict[str, Any]:
+    """losskit's Keras-format configs of every spec (``reduction="sum"``, which both Keras
+    versions accept), for Keras to load."""
+    import losskit.losses
+
+    return {
+        spec.id: losskit.losses.serialize(
+            getattr(losskit.losses, spec.cls)(reduction="sum", **spec.options)
+        )
+        for spec in SPECS
+    }
+
+
 def payload() -> dict[str, Any]:
     """What ``_keras_loss_oracle.py`` computes."""
     return {
+        "losskit_configs": losskit_configs(),
         "cases": [
             {
                 "id": case.id,

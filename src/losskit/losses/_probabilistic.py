@@ -600,6 +600,14 @@ class SparseCategoricalCrossentropy(FunctionLoss):
             axis=check_axis(axis),
         )
 
+    def get_config(self) -> dict[str, Any]:
+        """Keras's keys; ``axis`` only when it is not -1 (Keras's class has no ``axis``, so
+        the config of the default loads in tf_keras and Keras 3)."""
+        config = super().get_config()
+        if config["axis"] == -1:
+            del config["axis"]
+        return config
+
 
 class KLDivergence(FunctionLoss):
     """:func:`kl_divergence`, weighted and reduced."""
