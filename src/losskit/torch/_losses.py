@@ -134,9 +134,7 @@ def penalty(
         >>> round(float(losskit.torch.penalty(layer).detach()), 6)  # 0.01 * 3 * 2
         0.06
     """
-    found = losses(
-        module, weights=weights, activity=activity, global_batch_size=global_batch_size
-    )
+    found = losses(module, weights=weights, activity=activity, global_batch_size=global_batch_size)
     if not found:
         first = next(module.parameters(), None)
         return torch.zeros((), device=None if first is None else first.device)
