@@ -2,12 +2,14 @@
 
 Imported only when the parameters are torch tensors (so torch is already imported).
 
-On the CPU, ``torch.linalg.vector_norm`` over ``[n, 1024]`` views of each large tensor
-(PyTorch's vectorised last-dim norm, parallel over rows; short rows keep its float32
-accumulation accurate to ~1e-6); the small tensors (biases, norm scales) are concatenated
-into one first. ``torch._foreach_norm`` runs one single-threaded kernel per tensor on the
-CPU (and is ~1e-3 off on a whole embedding matrix), but one fused kernel on accelerators,
-where losskit uses it over 64K-element views.
+On the CPU, L2 is a batched dot product of 16K-element blocks of each large tensor with
+themselves (``bmm`` of ``[n, 1, 16K]`` by its transpose: short blocks keep the float32
+accumulation accurate to ~1e-7; float16/bfloat16 use ``torch.linalg.vector_norm`` over
+``[n, 1024]`` rows, which accumulates in float32); the small tensors (biases, norm
+scales) are concatenated into one first. ``torch._foreach_norm`` runs one
+single-threaded kernel per tensor on the CPU (and is ~1e-3 off on a whole embedding
+matrix), but one fused kernel on accelerators, where losskit uses it over 64K-element
+views.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from losskit.regularizers._fused import BLOCK, SMALL
 
 ROW = 1 << 10
 """Elements per row of the CPU norm kernel."""
+DOT_BLOCK = 1 << 14
+"""Elements per block of the L2 kernel's batched dot products (accurate to ~1e-7)."""
 SLAB = 1 << 18
 """L1: |x| of 256K elements (1 MiB of float32) at a time, into a buffer that stays in cache."""
 
@@ -56,18 +60,21 @@ def _cpu_sums(
     abs_sums: list[torch.Tensor] = []
     norms: list[torch.Tensor] = []  # partial 2-norms (the L2-only path) ...
     square_sums: list[torch.Tensor] = []  # ... or partial sums of x**2 (the L1 path)
-    if l1 is None or torch.compiler.is_compiling():
+    compiling = torch.compiler.is_compiling()
+    if l1 is None or compiling:
         for flat in flats:
-            rows = flat.numel() // ROW
-            head, tail = flat[: rows * ROW].view(rows, ROW), flat[rows * ROW :]
-            if l2 is not None:
+            if l2 is not None and not compiling and flat.dtype == acc:
+                square_sums.append(_block_dots(flat))
+            elif l2 is not None:  # low precision: the norm kernel accumulates in float32
+                rows = flat.numel() // ROW
+                head, tail = flat[: rows * ROW].view(rows, ROW), flat[rows * ROW :]
                 norms.append(torch.linalg.vector_norm(head, dim=1, dtype=acc))
                 norms.append(torch.linalg.vector_norm(tail, dtype=acc).reshape(1))
             if l1 is not None:  # compiled: inductor fuses |x| into the sum
                 abs_sums.append(torch.sum(torch.abs(flat), dtype=acc).reshape(1))
     else:
         # The ord-1 norm kernel is not vectorised (2.3x the ord-2 time): |x| into a buffer
-        # instead (the one read of the data), then sum |x| and sum |x|**2 from cache.
+        # instead (the one read of the data), then sum |x| and |x|.|x| from cache.
         buffer = torch.empty(SLAB, dtype=acc, device=flats[0].device)
         same = flats[0].dtype == acc
         for flat in flats:
@@ -79,15 +86,33 @@ def _cpu_sums(
                     out.copy_(piece).abs_()
                 abs_sums.append(out.sum().reshape(1))
                 if l2 is not None:
-                    square_sums.append(out.square_().sum().reshape(1))
+                    # a BLAS dot of 256K cached elements: 17% faster than square_ + sum
+                    # here, ~1e-6 relative at worst (constant values), added in float64
+                    square_sums.append(torch.dot(out, out).reshape(1))
     absolute = torch.cat(abs_sums).to(torch.float64).sum() if abs_sums else None
     squares = None
     if norms:
         wide = torch.cat(norms).to(torch.float64)
         squares = (wide * wide).sum()
-    elif square_sums:
-        squares = torch.cat(square_sums).to(torch.float64).sum()
+    if square_sums:
+        partial = torch.cat(square_sums).to(torch.float64).sum()
+        squares = partial if squares is None else squares + partial
     return absolute, squares
+
+
+def _block_dots(flat: torch.Tensor) -> torch.Tensor:
+    """Partial sums of ``flat**2``: one batched matrix product of 16K-element blocks with
+    themselves (a dot product per block, at the read bandwidth; 1.1x a plain sum here
+    against 1.3x for the row norms), and a dot product for the tail."""
+    blocks = flat.numel() // DOT_BLOCK
+    parts = []
+    if blocks:
+        view = flat[: blocks * DOT_BLOCK].view(blocks, 1, DOT_BLOCK)
+        parts.append(torch.bmm(view, view.transpose(1, 2)).reshape(-1))
+    if flat.numel() > blocks * DOT_BLOCK:
+        tail = flat[blocks * DOT_BLOCK :]
+        parts.append(torch.dot(tail, tail).reshape(1))
+    return torch.cat(parts) if len(parts) > 1 else parts[0]
 
 
 def _chunks(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
