@@ -3,7 +3,7 @@
 ``fused_penalty(xp, arrays, l1, l2)`` is :math:`\\sum_a l_1 \\sum|a| + l_2 \\sum a^2` over the
 arrays (a term whose factor is None is skipped). Four paths:
 
-* PyTorch (:mod:`._fused_torch`): row norms of ``[n, 1024]`` views on the CPU,
+* PyTorch (:mod:`._fused_torch`): batched dot products of 16K-element blocks on the CPU,
   ``torch._foreach_norm`` on accelerators, a closed-form backward with ``torch._foreach_*``.
 * JAX (:mod:`._fused_jax`): one jitted reduction over all the arrays (XLA fuses the square
   into the sum; no temporaries).
