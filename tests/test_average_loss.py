@@ -253,3 +253,21 @@ def test_scale_regularization_loss_gradient(xp: Backend) -> None:
 
     (d_w,) = xp.grad(penalty, xp.asarray([1.0, -2.0, 3.0]))
     assert_close(d_w, np.array([1.0, -2.0, 3.0]) / 4)
+
+
+def test_cached_small_numpy_calls_match_the_general_path() -> None:
+    """The second call of a signature takes the single-dot shortcut: same value, type and
+    dtype; a zero batch size or a context still take the general path."""
+    losses = np.arange(1.0, 33.0, dtype=np.float32)
+    weights = np.linspace(0.0, 2.0, 32, dtype=np.float32)
+    expected = float(np.sum(losses.astype(np.float64) * weights.astype(np.float64)) / 64)
+    results = [compute_average_loss(losses, weights, global_batch_size=64) for _ in range(3)]
+    for result in results:
+        assert type(result) is np.ndarray
+        assert result.dtype == np.float32
+        assert result.shape == ()
+        assert float(result) == pytest.approx(expected, rel=1e-6)
+    assert float(compute_average_loss(losses, weights, global_batch_size=0)) == 0.0
+    with replica_context(2, gradients="mean"):
+        got = compute_average_loss(losses, weights, global_batch_size=64)
+    assert float(got) == pytest.approx(2 * expected, rel=1e-6)

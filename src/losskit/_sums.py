@@ -50,14 +50,14 @@ _BLOCK_SIZES = tuple(
         reverse=True,
     )
 )
-_SINGLE_DOT = 1 << 16
+SINGLE_DOT = 1 << 16
 """Up to this many elements one BLAS dot product is accurate (~1e-8) and fastest."""
 
 
 def _block_plan(count: Any) -> tuple[int, int] | None:
     """(blocks, block) with ``blocks * block == count``; None if there is none (or the size
     is symbolic, as under ``torch.compile`` with dynamic shapes)."""
-    if type(count) is not int or count < _SINGLE_DOT:
+    if type(count) is not int or count < SINGLE_DOT:
         return None
     for block in _BLOCK_SIZES:
         if count % block == 0:
@@ -78,7 +78,7 @@ def _dot(xp: Namespace, values: Array, weights: Array) -> Array:
     flat_weights = weights if weights.ndim == 1 else xp.reshape(weights, (count,))
     plan = _block_plan(count)
     if plan is None:
-        if type(count) is int and count <= _SINGLE_DOT:
+        if type(count) is int and count <= SINGLE_DOT:
             return flat_values @ flat_weights
         return xp.sum(values * weights)  # no exact block (a prime size): accurate fallback
     blocks, block = plan
@@ -126,7 +126,7 @@ def weighted_total(xp: Namespace, values: Array, weights: Array | float) -> Arra
         return xp.sum(values) if weights == 1.0 else _scaled_total(xp, values, weights)
     shape = values.shape
     if len(shape) == 1 and weights.shape == shape and type(shape[0]) is int:
-        if shape[0] <= _SINGLE_DOT:  # the common small case, with no further checks
+        if shape[0] <= SINGLE_DOT:  # the common small case, with no further checks
             return values @ weights
         return _dot(xp, values, weights)
     if weights.ndim == 0:
@@ -138,10 +138,10 @@ def weighted_total(xp: Namespace, values: Array, weights: Array | float) -> Arra
         return _dot(xp, values, weights)
     kind = _varying_axes(weights.shape, values.shape)
     varying = size(weights.shape)
-    if kind == "leading" and varying <= _SINGLE_DOT:  # one dot per column, of length B
+    if kind == "leading" and varying <= SINGLE_DOT:  # one dot per column, of length B
         flat = xp.reshape(weights, (varying,))
         return xp.sum(flat @ xp.reshape(values, (varying, count // varying)))
-    if kind == "trailing" and varying <= _SINGLE_DOT:
+    if kind == "trailing" and varying <= SINGLE_DOT:
         flat = xp.reshape(weights, (varying,))
         return xp.sum(xp.reshape(values, (count // varying, varying)) @ flat)
     return xp.sum(values * weights)

@@ -11,8 +11,8 @@ import numpy as np
 from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit._shapes import fix_weight_rank
-from losskit._sums import divide_no_nan, weighted_total
-from losskit.distribute._context import require_replica_context
+from losskit._sums import SINGLE_DOT, divide_no_nan, weighted_total
+from losskit.distribute._context import get_context, require_replica_context
 
 __all__ = ["compute_average_loss", "scale_regularization_loss"]
 
@@ -124,6 +124,13 @@ def compute_average_loss(
             _PLANS[signature] = plan
     else:
         values, weights = per_example_loss, sample_weight
+        if (  # a small validated NumPy call outside contexts: one dot, no dispatch
+            plan.single_dot
+            and type(global_batch_size) is int
+            and global_batch_size > 0
+            and get_context() is None
+        ):
+            return np.asarray((values @ weights) / global_batch_size)
     xp = plan.xp
     context = require_replica_context(
         "compute_average_loss",
@@ -161,6 +168,7 @@ class _Plan:
     dtype: Any
     batch: int
     weight_shape: tuple[int, ...] | None  # after the rank fix-up; None: no array weights
+    single_dot: bool = False  # 1-D, same-shape weights, one dtype, small: `values @ weights`
 
 
 _PLANS: dict[tuple[Any, ...], _Plan] = {}
@@ -205,7 +213,14 @@ def _plan(xp: ns.Namespace, values: Any, weights: Any, *, received: Any) -> _Pla
             xp, values, weights, values_name="per_example_loss", weights_name="sample_weight"
         )
         weight_shape = tuple(fixed.shape)
-    return _Plan(xp, result_dtype, dtype, values.shape[0], weight_shape)
+    single_dot = (
+        ns.is_numpy_namespace(xp)
+        and values.ndim == 1
+        and weight_shape == tuple(values.shape)
+        and values.dtype == weights.dtype == dtype == result_dtype
+        and values.shape[0] <= SINGLE_DOT
+    )
+    return _Plan(xp, result_dtype, dtype, values.shape[0], weight_shape, single_dot)
 
 
 def scale_regularization_loss(regularization_loss: Any) -> Any:
