@@ -849,3 +849,18 @@ def test_sum_follows_the_engines_gradient_combination(gradients: str) -> None:
         got = loss(y_true, y_pred)
         expected = losskit.compute_weighted_loss(per_example, reduction="sum", loss_collection=None)
     assert_close(got, expected, rtol=1e-12)
+
+
+def test_float16_losses_are_computed_in_float32() -> None:
+    """Deviation `low-precision-accumulation`: tf_keras squares in float16 (300**2 = 90000
+    overflows to inf, measured: `[inf] inf`); losskit computes in float32 and rounds the
+    mean, 45000, once."""
+    from losskit import losses
+
+    y_true = np.zeros((1, 2), np.float16)
+    y_pred = np.array([[300.0, 0.0]], np.float16)
+    per_sample = losses.mean_squared_error(y_true, y_pred)
+    assert per_sample.dtype == np.float16
+    rounded = float(np.float16(45000.0))  # 44992: the one rounding to float16
+    assert per_sample.tolist() == [rounded]
+    assert float(losses.MeanSquaredError()(y_true, y_pred)) == rounded
