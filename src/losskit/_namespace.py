@@ -143,7 +143,8 @@ def is_array_of(xp: Namespace, value: Any) -> bool:
 
 
 def is_numpy_namespace(xp: Namespace) -> bool:
-    return bool(array_api_compat.is_numpy_namespace(xp))
+    # an identity test, not array_api_compat's lru_cache-wrapped helper (Dynamo warns on it)
+    return xp is _NUMPY or xp is np
 
 
 def as_array(xp: Namespace, value: Any, *, name: str, like: Array | None = None) -> Array:
