@@ -41,7 +41,7 @@ class _Window:
         self.micro_steps = micro_steps
 
 
-def window(micro_steps: int | None, accumulation_steps: int) -> _Window:
+def _window(micro_steps: int | None, accumulation_steps: int) -> _Window:
     """A validated window: ``1 <= micro_steps <= accumulation_steps``, or None (full)."""
     if micro_steps is not None:
         count = check_count(micro_steps, "micro_steps")
@@ -132,6 +132,19 @@ def check_mode(value: object, name: str) -> str:
     return value
 
 
+def engine_fields(
+    gradients: str, accumulation_steps: int, accumulation: str, micro_steps: int | None
+) -> dict[str, Any]:
+    """The validated engine description that every context manager takes."""
+    steps = check_count(accumulation_steps, "accumulation_steps")
+    return {
+        "gradients": check_mode(gradients, "gradients"),
+        "accumulation_steps": steps,
+        "accumulation": check_mode(accumulation, "accumulation"),
+        "window": _window(micro_steps, steps),
+    }
+
+
 @contextlib.contextmanager
 def _entered(context: DistributionContext) -> Iterator[DistributionContext]:
     _STATE.stack.append(context)
@@ -203,15 +216,11 @@ def replica_context(
         )
     if all_reduce is not None and not callable(all_reduce):
         raise TypeError(invalid("all_reduce", "a callable or None", all_reduce))
-    steps = check_count(accumulation_steps, "accumulation_steps")
     context = DistributionContext(
         count,
         int(replica_id),
-        gradients=check_mode(gradients, "gradients"),
-        accumulation_steps=steps,
-        accumulation=check_mode(accumulation, "accumulation"),
         all_reduce=all_reduce,
-        window=window(micro_steps, steps),
+        **engine_fields(gradients, accumulation_steps, accumulation, micro_steps),
     )
     return _entered(context)
 

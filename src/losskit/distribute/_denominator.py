@@ -158,10 +158,10 @@ def _size(shape: tuple[Any, ...]) -> int:
 
 def _stop_gradient(value: Any) -> Any:
     """Counts and weight sums are data: the denominator is a constant for differentiation."""
-    module = type(value).__module__
-    if module.startswith("torch"):
+    origin = ns.library(value)
+    if origin == "torch":
         return value.detach()
-    if module.startswith("jax"):
+    if origin in ("jax", "jaxlib"):
         import jax
 
         return jax.lax.stop_gradient(value)

@@ -12,13 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from losskit._errors import describe, invalid
-from losskit.distribute._context import (
-    DistributionContext,
-    check_count,
-    check_mode,
-    enter,
-    window,
-)
+from losskit.distribute._context import DistributionContext, engine_fields, enter
 
 __all__ = ["jax_context", "torch_context"]
 
@@ -71,9 +65,7 @@ def torch_context(
     """
     import torch.distributed as dist
 
-    mode = check_mode(gradients, "gradients")
-    steps = check_count(accumulation_steps, "accumulation_steps")
-    how = check_mode(accumulation, "accumulation")
+    fields = engine_fields(gradients, accumulation_steps, accumulation, micro_steps)
     if dist.is_available() and dist.is_initialized():
         size = dist.get_world_size(process_group)
         rank = dist.get_rank(process_group)
@@ -97,12 +89,9 @@ def torch_context(
     context = DistributionContext(
         size,
         rank,
-        gradients=mode,
-        accumulation_steps=steps,
-        accumulation=how,
         engine="torch",
         all_reduce=_torch_all_reduce(process_group) if size > 1 else None,
-        window=window(micro_steps, steps),
+        **fields,
     )
     return enter(context)
 
@@ -159,9 +148,7 @@ def jax_context(
     """
     import jax
 
-    mode = check_mode(gradients, "gradients")
-    steps = check_count(accumulation_steps, "accumulation_steps")
-    how = check_mode(accumulation, "accumulation")
+    fields = engine_fields(gradients, accumulation_steps, accumulation, micro_steps)
     try:
         size = int(jax.lax.psum(1, axis_name))
         index = jax.lax.axis_index(axis_name)
@@ -178,11 +165,8 @@ def jax_context(
     context = DistributionContext(
         size,
         index,
-        gradients=mode,
-        accumulation_steps=steps,
-        accumulation=how,
         engine="jax",
         all_reduce=all_reduce,
-        window=window(micro_steps, steps),
+        **fields,
     )
     return enter(context)

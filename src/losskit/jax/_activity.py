@@ -16,22 +16,12 @@ from typing import Any
 import jax.numpy as jnp
 
 from losskit import _selectors
+from losskit._activity import batch_of, divide_by_batch, over_global_batch
 from losskit._errors import invalid
 
-__all__ = ["Collector", "activity", "collect", "collect_activity", "divide_by_batch"]
+__all__ = ["Collector", "activity", "collect", "collect_activity"]
 
 _STACK: list[Collector] = []
-
-
-def divide_by_batch(penalty: Any, output: Any) -> Any:
-    """Keras's rule: divide by ``shape(output)[0]`` (``divide_no_nan``; a 0-d output is not
-    divided)."""
-    if output.ndim == 0:
-        return penalty
-    batch = output.shape[0]
-    if batch == 0:
-        return penalty * 0.0
-    return penalty / batch
 
 
 class Collector:
@@ -39,7 +29,7 @@ class Collector:
 
     Attributes:
         losses: the penalties as Keras has them: each divided by its output's batch size.
-        records: ``(undivided penalty, output)`` pairs behind them.
+        records: ``(undivided penalty, batch size)`` pairs behind them.
 
     Example:
         >>> import jax.numpy as jnp
@@ -57,8 +47,9 @@ class Collector:
         self.records: list[tuple[Any, Any]] = []
 
     def record(self, penalty: Any, output: Any) -> None:
-        self.records.append((penalty, output))
-        self.losses.append(divide_by_batch(penalty, output))
+        batch = batch_of(output)
+        self.records.append((penalty, batch))
+        self.losses.append(divide_by_batch(penalty, batch))
 
     def total(self, *, global_batch_size: Any = None) -> Any:
         """Their sum (0.0 if none were recorded).
@@ -71,29 +62,8 @@ class Collector:
         if global_batch_size is None:
             found = self.losses
         else:
-            found = _global(self.records, global_batch_size)
+            found = over_global_batch(self.records, global_batch_size)
         return functools.reduce(operator.add, found) if found else jnp.zeros(())
-
-
-def _global(records: list[tuple[Any, Any]], global_batch_size: Any) -> list[Any]:
-    if not records:
-        return []
-    import array_api_compat
-
-    from losskit._sums import divide_no_nan
-    from losskit.average_loss import global_batch_size_of
-    from losskit.distribute._context import step_split
-
-    first = records[0][0]
-    xp = array_api_compat.array_namespace(first)
-    scale = step_split()[2]
-    denominator = global_batch_size_of(xp, global_batch_size, first, first.dtype)
-    if scale != 1:
-        denominator = denominator / scale
-    return [
-        penalty if output.ndim == 0 else divide_no_nan(xp, penalty, denominator)
-        for penalty, output in records
-    ]
 
 
 @contextlib.contextmanager

@@ -9,9 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from losskit._activity import divide_by_batch, over_global_batch
 from losskit._errors import invalid
 from losskit.regularizers import L1, L1L2, L2, apply_regularization
-from losskit.torch._state import divide_by_batch, state_of
+from losskit.torch._state import state_of
 
 __all__ = ["losses", "penalty"]
 
@@ -102,7 +103,7 @@ def losses(
         if global_batch_size is None or not records:
             found.extend(divide_by_batch(value, batch) for value, batch in records)
         else:
-            found.extend(_global_activity(records, global_batch_size))
+            found.extend(over_global_batch(records, global_batch_size))
     if weights:
         groups = _weight_groups(module)
         if groups:
@@ -139,23 +140,3 @@ def penalty(
         first = next(module.parameters(), None)
         return torch.zeros((), device=None if first is None else first.device)
     return functools.reduce(operator.add, found)
-
-
-def _global_activity(records: list[tuple[Any, Any]], global_batch_size: Any) -> list[Any]:
-    """Each penalty times the engine's scale over the global batch size (a 0-d output's
-    penalty, which has no batch, is kept as it is)."""
-    import array_api_compat.torch as xp
-
-    from losskit._sums import divide_no_nan
-    from losskit.average_loss import global_batch_size_of
-    from losskit.distribute._context import step_split
-
-    scale = step_split()[2]
-    first = records[0][0]
-    denominator = global_batch_size_of(xp, global_batch_size, first, first.dtype)
-    if scale != 1:
-        denominator = denominator / scale
-    return [
-        value if batch is None else divide_no_nan(xp, value, denominator)
-        for value, batch in records
-    ]

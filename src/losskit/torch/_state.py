@@ -20,28 +20,14 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_leaves
 
-__all__ = ["ATTRIBUTE", "ModuleState", "batch_of", "divide_by_batch", "state_of"]
+from losskit._activity import batch_of
+
+__all__ = ["ATTRIBUTE", "ModuleState", "state_of"]
 
 ATTRIBUTE = "_losskit_regularization"
 
 _OPEN = [0]
 """How many hooked forwards are running (nested) in this process."""
-
-
-def divide_by_batch(penalty: Any, batch: Any) -> Any:
-    """An activity penalty divided by the batch size (Keras: ``shape(output)[0]`` of this
-    output, ``divide_no_nan``; a 0-d output, ``batch=None``, is not divided: Keras 3's rule).
-    """
-    if batch is None:
-        return penalty
-    if batch == 0:
-        return penalty * 0.0  # divide_no_nan: an empty batch adds nothing
-    return penalty / batch
-
-
-def batch_of(output: torch.Tensor) -> Any:
-    """The output's batch size, ``shape[0]``; None for a 0-d output."""
-    return None if output.dim() == 0 else output.shape[0]
 
 
 class ModuleState:
