@@ -293,45 +293,28 @@ def _tok_mask(be: _backends.Backend) -> Case:
 
 def _small32(be: _backends.Backend) -> Case:
     """Eager on every backend: the per-call overhead of losskit's Python."""
-    data = _data.small()
-    n = data.size
-    args = _inputs(be, data)
-    case = Case("small32", data.reference / n, {}, small=True)
-    eager = _eager(be)
-    if be.name == "tensorflow":
-        import tensorflow as tf
-
-        return _jit_all(
-            eager,
-            case,
-            args,
-            {
-                "tf": lambda a, b: tf.nn.compute_average_loss(
-                    a, sample_weight=b, global_batch_size=n
-                )
-            },
-        )
-    fns: dict[str, Callable[..., Any]] = {
-        "losskit": lambda a, b: _losskit().compute_average_loss(a, b, global_batch_size=n)
-    }
-    for name, kernel in _native_dot(be).items():
-        fns[name] = lambda a, b, kernel=kernel: kernel(a, b) / n
-    return _jit_all(eager, case, args, fns)
+    return _small(be, "small32", _eager(be))
 
 
 def _small32_jit(be: _backends.Backend) -> Case | None:
     """JAX and TensorFlow only: the same call compiled (jax.jit, tf.function)."""
     if be.name not in ("jax", "tensorflow"):
         return None
+    return _small(be, "small32_jit", be)
+
+
+def _small(be: _backends.Backend, case_id: str, runner: _backends.Backend) -> Case:
+    """compute_average_loss on 32 elements and its anchors, run by ``runner`` (eager or
+    compiled)."""
     data = _data.small()
     n = data.size
     args = _inputs(be, data)
-    case = Case("small32_jit", data.reference / n, {}, small=True)
+    case = Case(case_id, data.reference / n, {}, small=True)
     if be.name == "tensorflow":
         import tensorflow as tf
 
         return _jit_all(
-            be,
+            runner,
             case,
             args,
             {
@@ -345,7 +328,7 @@ def _small32_jit(be: _backends.Backend) -> Case | None:
     }
     for name, kernel in _native_dot(be).items():
         fns[name] = lambda a, b, kernel=kernel: kernel(a, b) / n
-    return _jit_all(be, case, args, fns)
+    return _jit_all(runner, case, args, fns)
 
 
 def _grad16m(be: _backends.Backend) -> Case | None:
