@@ -359,6 +359,20 @@ def test_mask_excludes_entries(xp: Backend) -> None:
     assert_close(none, [[1, 4, 0], [0, 25, 0]])
 
 
+@pytest.mark.parametrize(
+    "loss", [L.CategoricalCrossentropy(), L.CategoricalFocalCrossentropy()], ids=["cce", "focal"]
+)
+def test_categorical_targets_never_broadcast(xp: Backend, loss: L.Loss) -> None:
+    # [3, 1] one-hot targets against [3, 3] scores broadcast to a number (6.24 and 1.34
+    # before the check); tf_keras and Keras 3 raise, and so must every backend here
+    y_true, y_pred = _to(xp, np.ones((3, 1))), _to(xp, np.full((3, 3), 1 / 3))
+    with pytest.raises(ValueError, match=r"received shape \(3, 1\)"):
+        xp.run(loss, y_true, y_pred)
+    # the rank fix-up still applies: [3] targets against [3, 1] scores are one class each
+    fixed = float(xp.numpy(xp.run(loss, _to(xp, np.ones(3)), _to(xp, np.ones((3, 1))))))
+    assert 0.0 <= fixed <= -math.log(1 - EPS) * 1.01  # p = 1, clipped to 1 - 1e-7
+
+
 def test_all_ignored_is_zero_with_finite_gradient(xp: Backend) -> None:
     loss = L.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)
     labels = xp.asarray(np.array([-1, -1, -1]), "int64")
@@ -675,6 +689,18 @@ class NoCall(L.Loss):
             ValueError,
             r"Invalid `y_true`: expected a shape that broadcasts to the shape of `y_pred` "
             r"\(2, 4\), received shape \(2, 3\)",
+        ),
+        (
+            lambda: L.categorical_crossentropy(np.ones((3, 1)), np.full((3, 3), 1 / 3)),
+            ValueError,
+            r"Invalid `y_true`: expected one-hot \(or soft\) targets of the shape of `y_pred` "
+            r"\(3, 3\), received shape \(3, 1\)",
+        ),
+        (
+            lambda: L.CategoricalFocalCrossentropy()(np.ones((3, 1)), np.full((3, 3), 1 / 3)),
+            ValueError,
+            r"Invalid `y_true`: expected one-hot \(or soft\) targets of the shape of `y_pred` "
+            r"\(3, 3\), received shape \(3, 1\)",
         ),
         (
             lambda: L.sparse_categorical_crossentropy(np.zeros((2, 3)), np.zeros((2, 4))),

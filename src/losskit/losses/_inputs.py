@@ -8,7 +8,7 @@ from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit.losses._numerics import index_dtype, normalize_axis
 
-__all__ = ["dense_inputs", "sparse_inputs"]
+__all__ = ["dense_inputs", "same_shape", "sparse_inputs"]
 
 
 def _shape(array: Any) -> tuple[int, ...]:
@@ -50,6 +50,23 @@ def dense_inputs(xp: ns.Namespace, y_true: Any, y_pred: Any) -> tuple[Any, Any, 
             "sparse categorical crossentropy."
         )
     return true, pred, result_dtype
+
+
+def same_shape(true: Any, pred: Any) -> None:
+    """Categorical targets must have exactly ``y_pred``'s shape (after :func:`dense_inputs`'s
+    rank fix-up): broadcasting ``[batch, 1]`` one-hot targets over ``[batch, classes]``
+    scores would give a number for a meaningless input, where tf_keras and Keras 3 raise.
+
+    Raises:
+        ValueError: the shapes differ.
+    """
+    t, p = _shape(true), _shape(pred)
+    if t != p:
+        raise ValueError(
+            f"Invalid `y_true`: expected one-hot (or soft) targets of the shape of `y_pred` {p}, "
+            f"received shape {t}. For integer class labels, use the sparse categorical "
+            "crossentropy."
+        )
 
 
 def sparse_inputs(xp: ns.Namespace, y_true: Any, y_pred: Any, axis: int) -> tuple[Any, Any, Any]:

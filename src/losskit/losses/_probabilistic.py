@@ -39,7 +39,7 @@ from losskit.losses._base import (
     check_unit,
     evaluate,
 )
-from losskit.losses._inputs import dense_inputs, sparse_inputs
+from losskit.losses._inputs import dense_inputs, same_shape, sparse_inputs
 from losskit.losses._numerics import (
     EPSILON,
     log_softmax,
@@ -153,6 +153,7 @@ def _categorical(
     axis: int,
 ) -> tuple[Any, None, Any]:
     true, pred, dtype = dense_inputs(xp, y_true, y_pred)
+    same_shape(true, pred)
     axis = _class_axis(xp, pred, axis, y_pred)
     true = _smooth_categorical(true, label_smoothing, axis)
     if from_logits:
@@ -175,6 +176,7 @@ def _categorical_focal(
     axis: int,
 ) -> tuple[Any, None, Any]:
     true, pred, dtype = dense_inputs(xp, y_true, y_pred)
+    same_shape(true, pred)
     axis = _class_axis(xp, pred, axis, y_pred)
     true = _smooth_categorical(true, label_smoothing, axis)
     if from_logits:
