@@ -256,25 +256,25 @@ BAD_INPUTS = [
         "gbs-negative",
         lambda: compute_average_loss(ONES, global_batch_size=-1),
         ValueError,
-        r"^Invalid `global_batch_size`: expected a finite, non-negative number, received -1\.$",
+        r"^Invalid `global_batch_size`: expected a finite number >= 0, received -1\.$",
     ),
     (
         "gbs-nan",
         lambda: compute_average_loss(ONES, global_batch_size=float("nan")),
         ValueError,
-        r"expected a finite, non-negative number, received nan\.",
+        r"expected a finite number >= 0, received nan\.",
     ),
     (
         "gbs-inf",
         lambda: compute_average_loss(ONES, global_batch_size=np.float32(np.inf)),
         ValueError,
-        r"expected a finite, non-negative number, received np.float32\(inf\)\.",
+        r"expected a finite number >= 0, received np.float32\(inf\)\.",
     ),
     (
         "gbs-torch-negative",
         lambda: compute_average_loss(_torch([1.0]), global_batch_size=_torch(-3)),
         ValueError,
-        r"expected a finite, non-negative number, received torch array of shape \(\)",
+        r"expected a finite number >= 0, received torch array of shape \(\)",
     ),
     (
         "gbs-torch-vector",
@@ -293,7 +293,7 @@ BAD_INPUTS = [
         "gbs-jax-negative",
         lambda: compute_average_loss(_jax([1.0]), global_batch_size=_jax(-2.0)),
         ValueError,
-        r"expected a finite, non-negative number, received jax",
+        r"expected a finite number >= 0, received jax",
     ),
     (
         "gbs-other-library",

@@ -251,7 +251,7 @@ def test_numpy_factors_are_numbers() -> None:
 def test_invalid_factors(make, argument, value) -> None:
     with pytest.raises(
         ValueError,
-        match=rf"^Invalid `{argument}`: expected a non-negative, finite number, "
+        match=rf"^Invalid `{argument}`: expected a finite number >= 0, "
         rf"received {value}\.$",
     ):
         make()

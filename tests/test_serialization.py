@@ -403,7 +403,7 @@ REFUSED = [
         "bad-factor",
         lambda: deserialize({"class_name": "L2", "config": {"l2": -1.0}}),
         ValueError,
-        r"^Invalid `l2`: expected a non-negative, finite number, received -1\.0\.$",
+        r"^Invalid `l2`: expected a finite number >= 0, received -1\.0\.$",
     ),
     (
         "deep",

@@ -499,7 +499,7 @@ def test_param_groups_errors() -> None:
     lt.regularize(model, kernel=L1(0.05))
     with pytest.raises(ValueError, match=r"Invalid `weight_decay`: expected a number when"):
         lt.param_groups(model)
-    with pytest.raises(ValueError, match=r"Invalid `weight_decay`: expected a non-negative"):
+    with pytest.raises(ValueError, match=r"Invalid `weight_decay`: expected a finite number >= 0"):
         lt.param_groups(model, weight_decay=-1.0)
     assert lt.param_groups(model, weight_decay=0.1)[0]["weight_decay"] == 0.1
 

@@ -35,7 +35,7 @@ def over_global_batch(records: list[tuple[Any, Any]], global_batch_size: Any) ->
     :func:`losskit.compute_average_loss`; a 0-d output's penalty is kept as it is."""
     if not records:
         return []
-    from losskit._sums import divide_no_nan
+    from losskit._kernels.sums import divide_no_nan
     from losskit.average_loss import global_batch_size_of
     from losskit.distribute._context import step_split
 

@@ -49,13 +49,6 @@ def is_host_value(value: Any) -> bool:
     return isinstance(value, (np.ndarray, np.generic, float, int, numbers.Number))
 
 
-def library(value: Any) -> str:
-    """The top-level package that defines ``type(value)``: 'torch', 'jax', 'numpy', ..."""
-    if _is_torch_tensor(value):
-        return "torch"
-    return type(value).__module__.partition(".")[0]
-
-
 def _is_torch_tensor(value: Any) -> bool:
     """``isinstance(value, torch.Tensor)`` if torch is imported (it is, if value is one);
     TorchDynamo cannot read ``type(value).__module__`` of an ``nn.Parameter``."""
@@ -133,13 +126,6 @@ def _namespace_of_all(values: Sequence[Any], names: Sequence[str]) -> Namespace:
                     "Convert one of them so that both come from one array library."
                 )
     return _NUMPY if chosen is None else chosen
-
-
-def is_array_of(xp: Namespace, value: Any) -> bool:
-    """Whether ``value`` already is an array of ``xp`` (nothing to convert)."""
-    if type(value) is np.ndarray:
-        return xp is _NUMPY
-    return _framework_namespace(value) is xp
 
 
 def is_numpy_namespace(xp: Namespace) -> bool:
@@ -283,35 +269,3 @@ def finish(xp: Namespace, value: Array, dtype: Any) -> Array:
     if isinstance(value, np.generic):
         return np.asarray(value)
     return value
-
-
-# ----------------------------------------------------------------------------- host values
-
-
-def host_scalar(array: Array) -> float | None:
-    """The value of a 0-d framework array if it can be read without a device sync or a trace.
-
-    A CPU torch tensor outside ``torch.compile``, a committed CPU JAX array (not a tracer) and
-    an array-api-strict array can; anything else (GPU arrays, tracers, unknown libraries)
-    returns None, and the caller skips its value check rather than force a sync.
-    """
-    origin = library(array)
-    if origin == "torch":
-        import torch
-
-        if torch.compiler.is_compiling() or array.device.type != "cpu":
-            return None
-        if type(array) is not torch.Tensor and not isinstance(array, torch.nn.Parameter):
-            return None  # FakeTensor and other tracing subclasses
-        return float(array.detach().item())
-    if origin in ("jax", "jaxlib"):
-        import jax
-
-        if isinstance(array, jax.core.Tracer):
-            return None
-        if any(device.platform != "cpu" for device in array.devices()):
-            return None
-        return float(np.asarray(array))
-    if origin == "array_api_strict":
-        return float(array)
-    return None

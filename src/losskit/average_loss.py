@@ -8,10 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from losskit import _backends
 from losskit import _namespace as ns
+from losskit._checks import NON_NEGATIVE
 from losskit._errors import invalid
+from losskit._kernels.sums import SINGLE_DOT, divide_no_nan, weighted_total
 from losskit._shapes import fix_weight_rank
-from losskit._sums import SINGLE_DOT, divide_no_nan, weighted_total
 from losskit.distribute._context import get_context, require_replica_context
 
 __all__ = ["compute_average_loss", "scale_regularization_loss"]
@@ -21,8 +23,8 @@ _SCALAR_HINT = "Sum or index it down to a single value first."
 
 
 def _check_value(number: float, value: Any) -> None:
-    if math.isnan(number) or math.isinf(number) or number < 0:
-        raise ValueError(invalid(_GBS, "a finite, non-negative number", value))
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(invalid(_GBS, NON_NEGATIVE, value))
 
 
 def global_batch_size_of(xp: ns.Namespace, value: Any, like: Any, dtype: Any) -> Any:
@@ -52,7 +54,7 @@ def global_batch_size_of(xp: ns.Namespace, value: Any, like: Any, dtype: Any) ->
         raise ValueError(invalid(_GBS, "a scalar", value, hint=_SCALAR_HINT))
     if not (ns.is_integral(xp, array.dtype) or ns.is_real_floating(xp, array.dtype)):
         raise TypeError(invalid(_GBS, expected, value))
-    readable = ns.host_scalar(array)
+    readable = _backends.of(xp).host_float(array)
     if readable is not None:
         _check_value(readable, value)
     return ns.astype(xp, array, dtype)

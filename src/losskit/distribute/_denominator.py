@@ -6,6 +6,7 @@ from typing import Any
 
 import array_api_compat
 
+from losskit import _backends
 from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit.distribute._context import require_replica_context
@@ -118,7 +119,8 @@ def global_denominator(
     first = arrays[0]
     dtype = ns.widest_float(xp, first)
     local = _local_count(xp, arrays, member, dtype, like=first)
-    local = _stop_gradient(local)
+    # counts and weight sums are data: the denominator is a constant for differentiation
+    local = _backends.of(xp).stop_gradient(local)
     if context is not None:
         context.window.micro_steps = steps
         if context.num_replicas > 1:
@@ -154,18 +156,6 @@ def _size(shape: tuple[Any, ...]) -> int:
     for extent in shape:
         count *= int(extent)
     return count
-
-
-def _stop_gradient(value: Any) -> Any:
-    """Counts and weight sums are data: the denominator is a constant for differentiation."""
-    origin = ns.library(value)
-    if origin == "torch":
-        return value.detach()
-    if origin in ("jax", "jaxlib"):
-        import jax
-
-        return jax.lax.stop_gradient(value)
-    return value
 
 
 def _constant(xp: ns.Namespace, value: int, dtype: Any, like: Any) -> Any:

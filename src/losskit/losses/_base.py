@@ -14,8 +14,8 @@ from typing import Any
 
 from losskit import _namespace as ns
 from losskit._errors import invalid
+from losskit._kernels.sums import divide_no_nan, size
 from losskit._shapes import check_broadcasts_to, fix_weight_rank
-from losskit._sums import divide_no_nan, size
 from losskit.reduction import Reduction, ReductionLike
 from losskit.weighted_loss import compute_weighted_loss
 

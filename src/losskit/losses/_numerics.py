@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from losskit import _backends
 from losskit import _namespace as ns
 
 __all__ = [
@@ -58,31 +59,15 @@ def softplus(xp: ns.Namespace, x: Any) -> Any:
     return xp.where(positive, x, zero) + xp.log1p(xp.exp(negative_magnitude))
 
 
-def _library(xp: ns.Namespace) -> str:
-    """'torch', 'jax' or another library's name, read from the namespace module (TorchDynamo
-    cannot read ``type(x).__module__`` of an ``nn.Parameter``; a module's name it can)."""
-    name: str = xp.__name__
-    if name == "array_api_compat.torch":
-        return "torch"
-    return name.partition(".")[0]
-
-
 def constant(xp: ns.Namespace, value: Any) -> Any:
     """``value`` without a gradient (``detach`` / ``stop_gradient``; other arrays as they are).
 
     For a shift that cancels mathematically, such as the maximum subtracted before a
     log-sum-exp: differentiating through it costs several passes over the input (a
     comparison mask, a count, a scatter) to add a gradient that sums to 0. The standard has
-    no such function, hence the one library check here.
+    no such function: :meth:`losskit._backends.Backend.stop_gradient`.
     """
-    library = _library(xp)
-    if library == "torch":
-        return value.detach()
-    if library == "jax":
-        import jax
-
-        return jax.lax.stop_gradient(value)
-    return value
+    return _backends.of(xp).stop_gradient(value)
 
 
 def shifted_scores(xp: ns.Namespace, logits: Any, axis: int) -> Any:
@@ -105,14 +90,9 @@ def sparse_crossentropy(xp: ns.Namespace, scores: Any, labels: Any) -> Any:
     PyTorch, ``torch.nn.functional.cross_entropy`` computes the same formula with one fused
     log-softmax kernel forward and backward (1.6x faster than the composed array-API form).
     """
-    if _library(xp) == "torch":
-        import torch
-
-        classes = scores.shape[-1]
-        flat = torch.nn.functional.cross_entropy(
-            scores.reshape(-1, classes), labels.reshape(-1), reduction="none"
-        )
-        return flat.reshape(labels.shape)
+    fused = _backends.of(xp).sparse_crossentropy(scores, labels)
+    if fused is not None:
+        return fused
     top = constant(xp, xp.max(scores, axis=-1, keepdims=True))
     normalizer = xp.log(xp.sum(xp.exp(scores - top), axis=-1))
     return normalizer - (take_class(xp, scores, labels) - top[..., 0])

@@ -1,21 +1,20 @@
 """``apply_regularization``: one regularizer (or a tree of them) over many parameter arrays.
 
 The leaves are grouped by regularizer; the built-in ``L1``, ``L2`` and ``L1L2`` are then
-computed for a whole group at once by :mod:`losskit.regularizers._fused` (one fused call per
-group where the backend has one), any other regularizer leaf by leaf.
+computed for a whole group at once by the backend's fused kernel
+(:meth:`losskit._backends.Backend.fused_penalty`), any other regularizer leaf by leaf.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from losskit import _backends
 from losskit import _namespace as ns
 from losskit._errors import describe
-from losskit.regularizers._fused import fused_penalty
 from losskit.regularizers._lookup import get
 from losskit.regularizers._penalties import L1, L1L2, L2
 
@@ -30,11 +29,6 @@ def _is_leaf(value: Any) -> bool:
     )
 
 
-def _jax_pytree(value: Any) -> bool:
-    """Worth flattening with jax.tree_util (only if the user has imported JAX)."""
-    return "jax" in sys.modules and not isinstance(value, (str, bytes))
-
-
 def _leaves(tree: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
     """(path, array) for every array of a nested dict / list / tuple, or of a JAX pytree."""
     if tree is None:
@@ -47,13 +41,12 @@ def _leaves(tree: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
             yield from _leaves(item, (*path, index))
     elif _is_leaf(tree):
         yield path, tree
-    elif _jax_pytree(tree):  # flax / equinox modules and other registered pytrees
-        import jax
-
-        flat, _ = jax.tree_util.tree_flatten_with_path(tree)
-        for key_path, leaf in flat:
-            yield (*path, *key_path), leaf
-    else:
+    else:  # flax / equinox modules and other registered pytrees
+        flat = _backends.pytree_leaves(tree)
+        if flat is not None:
+            for key_path, leaf in flat:
+                yield (*path, *key_path), leaf
+            return
         raise TypeError(
             f"Invalid `weights`: expected an array or a dict, list or tuple of arrays, "
             f"received {describe(tree)} at {_show(path)}."
@@ -210,6 +203,6 @@ def _group_penalty(
             ns.namespace(leaf) is xp for leaf in {type(leaf): leaf for leaf in leaves}.values()
         ):
             leaves = [ns.as_array(xp, leaf, name="weights") for leaf in leaves]
-        return fused_penalty(xp, leaves, l1, l2)
+        return _backends.of(xp).fused_penalty(xp, leaves, l1, l2)
     penalties = [regularizer(leaf) for leaf in leaves]
     return functools.reduce(operator.add, penalties)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 from losskit import _namespace as ns
-from losskit._errors import invalid
+from losskit._checks import non_negative
 
 __all__ = ["Regularizer", "check_factor", "penalty_input"]
 
@@ -18,17 +16,7 @@ def check_factor(argument: str, value: object, default: float) -> float:
     Keras 3's rule (tf_keras also accepts negative factors). Bools are refused: ``L2(True)``
     is a mistake, not a factor of 1.
     """
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(invalid(argument, "a non-negative, finite number", value))
-    try:
-        factor = float(value)
-    except OverflowError:  # an integer beyond float range (JSON allows any size)
-        factor = math.inf
-    if not math.isfinite(factor) or factor < 0:
-        raise ValueError(invalid(argument, "a non-negative, finite number", value))
-    return factor
+    return default if value is None else non_negative(argument, value)
 
 
 def penalty_input(x: Any) -> tuple[ns.Namespace, Any, Any]:

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from losskit import _backends
+from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit.distribute._context import check_count, check_mode
 from losskit.distribute._denominator import global_denominator
@@ -238,28 +240,10 @@ def _take(batch: Any, start: int, stop: int) -> Any:
 def _differentiator(params: Any) -> Callable[[Callable[[Any], Any], Any], tuple[Any, Any]]:
     """``(fn, params) -> (value, gradient leaves or None)`` for the params' library."""
     leaves = _leaves(params) if isinstance(params, (list, tuple, dict)) else [params]
-    module = type(leaves[0]).__module__ if leaves else ""
-    if module.startswith("torch"):
-        import torch
-
-        def torch_grad(fn: Callable[[Any], Any], p: Any) -> tuple[Any, Any]:
-            value = fn(p)
-            grads = torch.autograd.grad(value, leaves, allow_unused=True)
-            filled = [
-                torch.zeros_like(t) if g is None else g for t, g in zip(leaves, grads, strict=True)
-            ]
-            return value.detach(), [g.detach() for g in filled]
-
-        return torch_grad
-    if module.startswith("jax"):
-        import jax
-
-        def jax_grad(fn: Callable[[Any], Any], p: Any) -> tuple[Any, Any]:
-            value, grads = jax.value_and_grad(fn)(p)
-            return value, jax.tree_util.tree_leaves(grads)
-
-        return jax_grad
-    return lambda fn, p: (fn(p), None)
+    if not leaves:
+        return lambda fn, p: (fn(p), None)
+    backend = _backends.of(ns.namespace(leaves[0]))
+    return lambda fn, p: backend.value_and_grad(fn, p, leaves)
 
 
 def _flat(value: Any) -> Any:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 from torch import nn
 
+from losskit._checks import non_negative
 from losskit._errors import invalid
 from losskit.regularizers import L1L2, L2
 from losskit.torch._state import state_of
@@ -52,7 +52,7 @@ def param_groups(module: nn.Module, *, weight_decay: float | None = None) -> lis
 
     Raises:
         ValueError: ``weight_decay`` is None and a regularizer is not an L2 penalty, or it
-            is negative or not a number.
+            is not a finite number >= 0.
 
     Example:
         >>> import torch, losskit.torch
@@ -65,12 +65,8 @@ def param_groups(module: nn.Module, *, weight_decay: float | None = None) -> lis
     """
     if not isinstance(module, nn.Module):
         raise TypeError(invalid("module", "a torch.nn.Module", module))
-    if weight_decay is not None and (
-        isinstance(weight_decay, bool)
-        or not isinstance(weight_decay, numbers.Real)
-        or not weight_decay >= 0
-    ):
-        raise ValueError(invalid("weight_decay", "a non-negative number or None", weight_decay))
+    if weight_decay is not None:
+        weight_decay = non_negative("weight_decay", weight_decay)
     decays: dict[float, list[Any]] = {}
     chosen: set[int] = set()
     for owner in module.modules():

@@ -1,4 +1,4 @@
-"""The JAX path of :mod:`._fused`: one jitted reduction over every array.
+"""The JAX path of :mod:`.penalty`: one jitted reduction over every array.
 
 Imported only when the parameters are JAX arrays (so jax is already imported).
 """
@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from losskit import _namespace as ns
-from losskit.regularizers._fused import SMALL
+from losskit._kernels import SMALL
+from losskit._kernels.penalty import by_dtype, result_dtype
 
 
 @jax.custom_jvp
@@ -31,9 +32,7 @@ def _abs_sum_jvp(primals: Any, tangents: Any) -> Any:
 
 
 def _one_dtype(xp: Any, arrays: list[Any], l1: Any, l2: Any, terms: str) -> Any:
-    result, dtype = ns.loss_dtypes(xp, arrays[0], name="weights")
-    if ns.is_low_precision(xp, result):
-        result = jnp.float32  # tf_keras sums float16 penalties in float32 too
+    result, dtype = result_dtype(xp, arrays[0])
     wide = [array.astype(dtype) for array in arrays]
     small = [array.ravel() for array in wide if array.size <= SMALL]
     parts = [array for array in wide if array.size > SMALL]
@@ -54,11 +53,7 @@ def _penalty(arrays: tuple[Any, ...], l1: Any, l2: Any, *, terms: str) -> Any:
     # Traced once per signature (jit's cache), so the dtype checks cost nothing per call;
     # the factors are traced arguments, so a new factor value does not recompile.
     xp = ns.namespace(arrays[0])
-    groups: dict[Any, list[Any]] = {}
-    for array in arrays:
-        ns.loss_dtypes(xp, array, name="weights")  # rejects bool and complex parameters
-        groups.setdefault(array.dtype, []).append(array)
-    totals = [_one_dtype(xp, group, l1, l2, terms) for group in groups.values()]
+    totals = [_one_dtype(xp, group, l1, l2, terms) for group in by_dtype(xp, arrays)]
     return functools.reduce(operator.add, totals)
 
 

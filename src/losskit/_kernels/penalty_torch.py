@@ -1,4 +1,4 @@
-"""The PyTorch path of :mod:`._fused`: few kernels over many tensors, a closed-form backward.
+"""The PyTorch path of :mod:`.penalty`: few kernels over many tensors, a closed-form backward.
 
 Imported only when the parameters are torch tensors (so torch is already imported).
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from losskit.regularizers._fused import BLOCK, SMALL
+from losskit._kernels import BLOCK, SMALL
 
 ROW = 1 << 10
 """Elements per row of the CPU norm kernel."""

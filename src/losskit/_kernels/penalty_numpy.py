@@ -1,4 +1,4 @@
-"""The NumPy path of :mod:`._fused`: BLAS dot products of short blocks, summed in float64.
+"""The NumPy path of :mod:`.penalty`: BLAS dot products of short blocks, summed in float64.
 
 Called with NumPy arrays only. NumPy directly rather than through array-api-compat: its
 wrappers cost ~20 us per call, more than the kernel for a small array.
@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from losskit.regularizers._fused import SMALL
+from losskit._kernels import SMALL
 
 ROW = 1 << 12
 """Elements per dot of the L2 path: BLAS accumulates in a few SIMD lanes, so a dot's error
