@@ -9,6 +9,7 @@ import array_api_compat
 from losskit import _backends
 from losskit import _namespace as ns
 from losskit._errors import invalid
+from losskit._kernels.sums import size
 from losskit.distribute._context import require_replica_context
 from losskit.reduction import Reduction, ReductionLike
 
@@ -139,7 +140,7 @@ def _local_count(
     xp: ns.Namespace, arrays: list[Any], member: Reduction, dtype: Any, *, like: Any
 ) -> Any:
     if member in (Reduction.SUM_OVER_BATCH_SIZE, Reduction.AUTO):
-        count = sum(_size(array.shape) for array in arrays)
+        count = sum(size(array.shape) for array in arrays)
         return _constant(xp, count, dtype, like)
     if member is Reduction.SUM_BY_NONZERO_WEIGHTS:
         counts = [xp.astype(xp.count_nonzero(array != 0), dtype) for array in arrays]
@@ -149,13 +150,6 @@ def _local_count(
     for count in counts[1:]:
         total = total + count
     return total
-
-
-def _size(shape: tuple[Any, ...]) -> int:
-    count = 1
-    for extent in shape:
-        count *= int(extent)
-    return count
 
 
 def _constant(xp: ns.Namespace, value: int, dtype: Any, like: Any) -> Any:

@@ -12,15 +12,9 @@ import jax.numpy as jnp
 
 from losskit.jax._paths import named_leaves, parameters_of, path_name
 from losskit.jax._spec import as_spec
-from losskit.regularizers import L1, L1L2, L2, apply_regularization
+from losskit.regularizers._apply import grouped, grouped_penalty
 
 __all__ = ["decay_mask", "penalty"]
-
-
-def _group_key(regularizer: Any) -> Any:
-    if isinstance(regularizer, (L1, L2, L1L2)):
-        return regularizer  # equal configs share one fused reduction
-    return id(regularizer)
 
 
 def penalty(params: Any, spec: Any) -> Any:
@@ -55,15 +49,11 @@ def penalty(params: Any, spec: Any) -> Any:
         0.02
     """
     chosen = as_spec(spec)
-    groups: dict[Any, tuple[Any, list[Any]]] = {}
-    for name, leaf in named_leaves(parameters_of(params)):
-        regularizer = chosen.regularizer_for(name)
-        if regularizer is not None:
-            groups.setdefault(_group_key(regularizer), (regularizer, []))[1].append(leaf)
+    named = named_leaves(parameters_of(params))
+    groups = grouped((chosen.regularizer_for(name), leaf) for name, leaf in named)
     if not groups:
         return jnp.zeros((), jnp.float32)
-    totals = [apply_regularization(reg, leaves) for reg, leaves in groups.values()]
-    return functools.reduce(operator.add, totals)
+    return functools.reduce(operator.add, grouped_penalty(groups))
 
 
 def decay_mask(params: Any, spec: Any) -> Any:

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from losskit import _backends
 from losskit import _namespace as ns
 from losskit._errors import describe
+from losskit._trees import Path, walk
 from losskit.regularizers._lookup import get
 from losskit.regularizers._penalties import L1, L1L2, L2
 
-__all__ = ["apply_regularization"]
-
-Path = tuple[Any, ...]
+__all__ = ["apply_regularization", "group_penalty", "grouped", "grouped_penalty"]
 
 
 def _is_leaf(value: Any) -> bool:
@@ -29,28 +28,22 @@ def _is_leaf(value: Any) -> bool:
     )
 
 
-def _leaves(tree: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
+def _leaves(tree: Any) -> Iterator[tuple[Path, Any]]:
     """(path, array) for every array of a nested dict / list / tuple, or of a JAX pytree."""
-    if tree is None:
-        return
-    if isinstance(tree, Mapping):
-        for key in tree:
-            yield from _leaves(tree[key], (*path, key))
-    elif isinstance(tree, (list, tuple)):
-        for index, item in enumerate(tree):
-            yield from _leaves(item, (*path, index))
-    elif _is_leaf(tree):
-        yield path, tree
-    else:  # flax / equinox modules and other registered pytrees
-        flat = _backends.pytree_leaves(tree)
-        if flat is not None:
-            for key_path, leaf in flat:
-                yield (*path, *key_path), leaf
-            return
-        raise TypeError(
-            f"Invalid `weights`: expected an array or a dict, list or tuple of arrays, "
-            f"received {describe(tree)} at {_show(path)}."
-        )
+    for path, value in walk(tree):
+        if value is None:
+            continue
+        if _is_leaf(value):
+            yield path, value
+            continue
+        flat = _backends.pytree_leaves(value)  # flax / equinox modules, other pytrees
+        if flat is None:
+            raise TypeError(
+                f"Invalid `weights`: expected an array or a dict, list or tuple of arrays, "
+                f"received {describe(value)} at {_show(path)}."
+            )
+        for key_path, leaf in flat:
+            yield (*path, *key_path), leaf
 
 
 def _show(path: Path) -> str:
@@ -72,10 +65,30 @@ def _regularizer_for(spec: Any, path: Path) -> Any:
     return get(spec)
 
 
-def _group_key(regularizer: Any) -> Any:
-    if isinstance(regularizer, (L1, L2, L1L2)):
-        return regularizer  # equal configs share a group (Regularizer.__eq__/__hash__)
-    return id(regularizer)
+def grouped(pairs: Iterable[tuple[Any, Any]]) -> list[tuple[Any, list[Any]]]:
+    """``(regularizer, leaves)`` groups of ``(regularizer, leaf)`` pairs, None skipped: equal
+    built-in configs share one group (one fused kernel call), any other regularizer object
+    is its own group. losskit.torch and losskit.jax group their parameters here too."""
+    groups: dict[Any, tuple[Any, list[Any]]] = {}
+    # id -> (regularizer, group key): each regularizer object is hashed once, and holding
+    # the object keeps its id from being reused by another one
+    keys: dict[int, tuple[Any, Any]] = {}
+    for chosen, leaf in pairs:
+        if chosen is None:
+            continue
+        found = keys.get(id(chosen))
+        if found is None:
+            # equal configs share a group (Regularizer.__eq__/__hash__)
+            key = chosen if isinstance(chosen, (L1, L2, L1L2)) else id(chosen)
+            found = keys[id(chosen)] = (chosen, key)
+        groups.setdefault(found[1], (chosen, []))[1].append(leaf)
+    return list(groups.values())
+
+
+def grouped_penalty(groups: list[tuple[Any, list[Any]]]) -> list[Any]:
+    """The penalty of each group of :func:`grouped` (one fused call per built-in group)."""
+    xp = _namespace_of([leaf for _, leaves in groups for leaf in leaves])
+    return [group_penalty(xp, chosen, leaves) for chosen, leaves in groups]
 
 
 def apply_regularization(regularizer: Any, weights: Any) -> Any:
@@ -124,28 +137,14 @@ def apply_regularization(regularizer: Any, weights: Any) -> Any:
         leaves = [leaf for _, leaf in _leaves(weights)]
     if not leaves:
         return 0.0
-    return _group_penalty(_namespace_of(leaves), single, leaves)
+    return group_penalty(_namespace_of(leaves), single, leaves)
 
 
 def _apply_tree(regularizer: Mapping[Any, Any], weights: Any) -> Any:
-    groups: dict[Any, tuple[Any, list[Any]]] = {}
-    # id -> (regularizer, group key): each regularizer object is hashed once, and holding
-    # the object keeps its id from being reused by another one
-    keys: dict[int, tuple[Any, Any]] = {}
-    for path, leaf in _leaves(weights):
-        chosen = _regularizer_for(regularizer, path)
-        if chosen is None:
-            continue
-        found = keys.get(id(chosen))
-        if found is None:
-            found = keys[id(chosen)] = (chosen, _group_key(chosen))
-        groups.setdefault(found[1], (chosen, []))[1].append(leaf)
+    groups = grouped((_regularizer_for(regularizer, path), leaf) for path, leaf in _leaves(weights))
     if not groups:
         return 0.0
-    every = [leaf for _, leaves in groups.values() for leaf in leaves]
-    xp = _namespace_of(every)
-    totals = [_group_penalty(xp, chosen, leaves) for chosen, leaves in groups.values()]
-    return functools.reduce(operator.add, totals)
+    return functools.reduce(operator.add, grouped_penalty(groups))
 
 
 _ARRAY_TYPE: dict[type, bool] = {}
@@ -194,9 +193,10 @@ def _factors(regularizer: L1 | L2 | L1L2) -> tuple[float | None, float | None]:
     return regularizer.l1 or None, regularizer.l2 or None  # L1L2 skips zero terms
 
 
-def _group_penalty(
+def group_penalty(
     xp: ns.Namespace, regularizer: Callable[[Any], Any], leaves: Sequence[Any]
 ) -> Any:
+    """One regularizer's penalty over ``leaves`` (built-in ones: one fused kernel call)."""
     if isinstance(regularizer, (L1, L2, L1L2)):
         l1, l2 = _factors(regularizer)
         if not all(

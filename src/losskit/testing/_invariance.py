@@ -13,6 +13,7 @@ import numpy as np
 from losskit import _backends
 from losskit import _namespace as ns
 from losskit._errors import invalid
+from losskit._trees import walk
 from losskit.distribute._context import check_count, check_mode
 from losskit.distribute._denominator import global_denominator
 from losskit.reduction import Reduction, ReductionLike
@@ -197,11 +198,7 @@ def _batch_size(batch: Any) -> int:
 
 
 def _leaves(batch: Any) -> list[Any]:
-    if isinstance(batch, dict):
-        return [leaf for value in batch.values() for leaf in _leaves(value)]
-    if isinstance(batch, (list, tuple)):
-        return [leaf for value in batch for leaf in _leaves(value)]
-    return [batch] if hasattr(batch, "shape") else []
+    return [leaf for _, leaf in walk(batch) if hasattr(leaf, "shape")]
 
 
 def _shard_sizes(total: int, count: int, sizes: Sequence[int] | None) -> list[int]:

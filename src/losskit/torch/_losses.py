@@ -9,23 +9,18 @@ from typing import Any
 import torch
 from torch import nn
 
+from losskit import _namespace as ns
 from losskit._activity import divide_by_batch, over_global_batch
 from losskit._errors import invalid
-from losskit.regularizers import L1, L1L2, L2, apply_regularization
+from losskit.regularizers._apply import group_penalty, grouped
 from losskit.torch._state import state_of
 
 __all__ = ["losses", "penalty"]
 
 
-def _group_key(regularizer: Any) -> Any:
-    if isinstance(regularizer, (L1, L2, L1L2)):
-        return regularizer  # equal configs share one fused call
-    return id(regularizer)
-
-
 def _weight_groups(module: nn.Module) -> list[tuple[Any, list[torch.Tensor]]]:
     """(regularizer, trainable parameters) per regularizer, each parameter once."""
-    groups: dict[Any, tuple[Any, list[torch.Tensor]]] = {}
+    pairs: list[tuple[Any, torch.Tensor]] = []
     seen: set[int] = set()
     for owner in module.modules():
         state = state_of(owner)
@@ -39,9 +34,8 @@ def _weight_groups(module: nn.Module) -> list[tuple[Any, list[torch.Tensor]]]:
             if parameter is None or not parameter.requires_grad or id(parameter) in seen:
                 continue
             seen.add(id(parameter))  # a tied parameter is penalized once
-            regularizer = stack[-1][1]
-            groups.setdefault(_group_key(regularizer), (regularizer, []))[1].append(parameter)
-    return list(groups.values())
+            pairs.append((stack[-1][1], parameter))
+    return grouped(pairs)
 
 
 def losses(
@@ -114,7 +108,8 @@ def losses(
                 for regularizer, params in groups:
                     if compiling:  # dynamo cannot read nn.Parameter's class attributes
                         params = [parameter.view_as(parameter) for parameter in params]
-                    found.append(apply_regularization(regularizer, params))
+                    xp = ns.namespace(params[0])
+                    found.append(group_penalty(xp, regularizer, params))
     return found
 
 
