@@ -38,7 +38,7 @@ def test_page_example() -> None:
 
     @jax.jit
     def losses(params, x):
-        _, activity = lj.collect(dense)(params["kernel"], params["bias"], x, L2(0.01))
+        _, activity = lj.Collector.wrap(dense)(params["kernel"], params["bias"], x, L2(0.01))
         return activity, lj.penalty(params, lj.Spec(kernel=L1(0.01)))
 
     activity, kernel = losses(params, jnp.ones((5, 5), jnp.float32) * 2.0)
@@ -134,7 +134,7 @@ def test_flax_nnx() -> None:
     @nnx.jit
     def step(model, x):
         def loss(model):
-            with lj.collect_activity() as collector:
+            with lj.Collector() as collector:
                 y = model(x)
             return y.mean() + collector.total() + lj.penalty(model, spec)
 
@@ -181,9 +181,9 @@ def test_optax_mask_decays_only_the_selection() -> None:
 
 
 def test_activity_rules() -> None:
-    with lj.collect_activity() as outer:
+    with lj.Collector() as outer:
         lj.activity(jnp.ones((2, 5, 3)), L1(1.0))  # 30 / 2
-        with lj.collect_activity() as inner:
+        with lj.Collector() as inner:
             lj.activity(jnp.ones((4, 3)), L1(1.0))  # the innermost collector: 12 / 4
         lj.activity(jnp.ones((0, 3)), L1(1.0))  # empty batch: 0, not NaN
         lj.activity(jnp.asarray(3.0), L1(1.0))  # 0-d: not divided (Keras 3)
@@ -195,7 +195,7 @@ def test_activity_rules() -> None:
 
 def test_activity_gradient_under_jit() -> None:
     def loss(kernel, x):
-        with lj.collect_activity() as collector:
+        with lj.Collector() as collector:
             lj.activity(x @ kernel, L2(0.5))
         return collector.total()
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 import losskit
 import losskit.distribute
@@ -128,19 +132,15 @@ API = {
     "losskit.torch": [
         "NORM_LAYERS",
         "Regularization",
-        "from_config",
         "losses",
         "param_groups",
         "penalty",
-        "regularizations",
         "regularize",
     ],
     "losskit.jax": [
         "Collector",
         "Spec",
         "activity",
-        "collect",
-        "collect_activity",
         "decay_mask",
         "penalty",
     ],
@@ -199,3 +199,43 @@ def test_package_is_typed() -> None:
 
 def test_version() -> None:
     assert isinstance(losskit.__version__, str)
+
+
+# old dotted name -> the name that replaced it (CHANGELOG.md lists every move)
+MOVED = {
+    "losskit.torch.from_config": "losskit.torch.Regularization.from_config",
+    "losskit.torch.regularizations": "losskit.torch.Regularization.attached",
+    "losskit.jax.collect": "losskit.jax.Collector.wrap",
+    "losskit.jax.collect_activity": "losskit.jax.Collector",
+}
+
+
+def _resolve(dotted: str) -> Any:
+    module_name = dotted.rpartition(".")[0]
+    for owner_name in (module_name, module_name.rpartition(".")[0]):
+        if owner_name in MODULES:
+            owner = MODULES[owner_name]
+            rest = dotted[len(owner_name) + 1 :].split(".")
+            found = owner
+            for part in rest:
+                found = getattr(found, part)
+            return found
+    raise KeyError(dotted)
+
+
+@pytest.mark.parametrize(("old", "new"), list(MOVED.items()))
+def test_moved_names_still_work_with_a_warning_naming_the_new_one(old: str, new: str) -> None:
+    module_name, _, attribute = old.rpartition(".")
+    with pytest.warns(
+        DeprecationWarning,
+        match=rf"^`{re.escape(old)}` is deprecated .* use `{re.escape(new)}` instead\.$",
+    ):
+        found = getattr(MODULES[module_name], attribute)
+    assert found == _resolve(new)
+    assert attribute not in MODULES[module_name].__all__
+    assert old in (Path(__file__).parents[1] / "CHANGELOG.md").read_text()
+
+
+def test_unknown_names_still_raise_attribute_error() -> None:
+    with pytest.raises(AttributeError, match=r"module 'losskit.torch' has no attribute 'nope'"):
+        losskit.torch.nope  # noqa: B018

@@ -78,7 +78,7 @@ def test_page_example_custom_class() -> None:
     assert_close(values(lt.losses(layer)), [12.5], rtol=1e-6)
     # the attachment's config names the registered class and reads back
     rule.remove()
-    again = lt.from_config(layer, json.loads(json.dumps(rule.get_config())))
+    again = lt.Regularization.from_config(layer, json.loads(json.dumps(rule.get_config())))
     assert type(again.kernel).__name__ == "L2Regularizer"
     assert_close(values(lt.losses(layer)), [12.5], rtol=1e-6)
 
@@ -341,12 +341,12 @@ def test_attaching_twice_replaces_and_removing_restores() -> None:
     second = lt.regularize(layer, kernel=L2(1.0))
     layer(torch.ones(5, 5) * 2.0)
     assert_close(values(lt.losses(layer)), [5.0, 25.0], rtol=1e-6)  # one kernel penalty
-    assert lt.regularizations(layer) == [first, second]
+    assert lt.Regularization.attached(layer) == [first, second]
     second.remove()
     second.remove()  # twice: nothing more happens
     assert_close(values(lt.losses(layer)), [5.0, 0.25], rtol=1e-6)
     first.remove()
-    assert lt.regularizations(layer) == []
+    assert lt.Regularization.attached(layer) == []
 
 
 def test_deepcopy_and_pickle_carry_the_attachment() -> None:
@@ -358,7 +358,7 @@ def test_deepcopy_and_pickle_carry_the_attachment() -> None:
         assert lt.losses(twin, weights=False) == []  # records are not copied
         twin(x)
         assert_close(values(lt.losses(twin)), values(lt.losses(model)), rtol=1e-12)
-        (copied,) = lt.regularizations(twin)
+        (copied,) = lt.Regularization.attached(twin)
         assert copied is not rule
         assert copied.module is twin
         copied.remove()
@@ -405,7 +405,7 @@ def test_config_round_trip() -> None:
     }
     names = rule.names
     rule.remove()
-    again = lt.from_config(model, json.dumps(config))
+    again = lt.Regularization.from_config(model, json.dumps(config))
     assert again.names == names
     assert again.get_config() == config
 
@@ -425,7 +425,7 @@ def test_config_round_trip() -> None:
 )
 def test_config_errors(config, error, match) -> None:
     with pytest.raises(error, match=match):
-        lt.from_config(nn.Linear(2, 2), config)
+        lt.Regularization.from_config(nn.Linear(2, 2), config)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -438,9 +438,9 @@ def test_argument_errors() -> None:
     with pytest.raises(TypeError, match=r"Invalid `module`: expected a torch.nn.Module"):
         lt.losses(object())
     with pytest.raises(TypeError, match=r"Invalid `module`: expected a torch.nn.Module"):
-        lt.from_config(None, {})
+        lt.Regularization.from_config(None, {})
     with pytest.raises(TypeError, match=r"Invalid `module`: expected a torch.nn.Module"):
-        lt.regularizations([layer])
+        lt.Regularization.attached([layer])
     with pytest.raises(TypeError, match=r"Invalid `module`: expected a torch.nn.Module"):
         lt.param_groups(3)
     with pytest.raises(ValueError, match=r"Invalid `kernel, bias, activity`: expected at least"):
@@ -463,7 +463,7 @@ def test_argument_errors() -> None:
         lt.regularize(layer, kernel="l2", exclude=[nn.Linear])
     with pytest.raises(ValueError, match=r"Invalid `module`: expected a module with weight or"):
         lt.regularize(nn.ReLU(), kernel="l2")
-    assert lt.regularizations(layer) == []  # a failed call attaches nothing
+    assert lt.Regularization.attached(layer) == []  # a failed call attaches nothing
     assert not layer._forward_hooks
 
 

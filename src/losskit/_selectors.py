@@ -13,6 +13,7 @@ that starts with ``*.`` also matches names without a prefix, so ``"*.bias"`` sel
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
@@ -29,6 +30,7 @@ __all__ = [
     "encode_regularizer",
     "leaf_role",
     "pattern_list",
+    "read_config",
     "regularizer_argument",
 ]
 
@@ -88,6 +90,23 @@ def regularizer_argument(argument: str, value: Any) -> Any:
 def encode_regularizer(regularizer: Any) -> Any:
     """The Keras-format config of a regularizer (None stays None)."""
     return None if regularizer is None else serialize(regularizer)
+
+
+def read_config(config: Any, keys: frozenset[str]) -> dict[str, Any]:
+    """A ``get_config`` dict (or its JSON text), checked to have only ``keys``.
+
+    Raises:
+        ValueError: malformed JSON.
+        TypeError: not a dict of those keys.
+    """
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except ValueError as error:
+            raise ValueError(invalid("config", "JSON text", config, hint=str(error))) from None
+    if not isinstance(config, dict) or not set(config) <= keys:
+        raise TypeError(invalid("config", f"a dict with keys among {sorted(keys)}", config))
+    return config
 
 
 def decode_regularizer(argument: str, config: Any) -> Any:

@@ -323,7 +323,7 @@ def test_jax_layer_losses_and_gradients(case: LayerCase, keras_layers) -> None:
         return lj.activity(y, activity_reg) if activity_reg is not None else y
 
     def total(params: dict[str, Any], x: Any) -> Any:
-        _, activity = lj.collect(layer)(params, x)
+        _, activity = lj.Collector.wrap(layer)(params, x)
         weights = lj.penalty(params, spec) if case.trainable else 0.0
         return sum(activity, start=weights)
 

@@ -26,7 +26,7 @@ jax.config.update("jax_enable_x64", True)
 
 import losskit  # noqa: E402
 from losskit.distribute import global_denominator, jax_context  # noqa: E402
-from losskit.jax import activity, collect_activity  # noqa: E402
+from losskit.jax import Collector, activity  # noqa: E402
 from losskit.regularizers import L1  # noqa: E402
 
 L2 = 0.05
@@ -99,7 +99,7 @@ def run(case: dict) -> dict:
 
             def loss(p, k):
                 mb = {key: value[k] for key, value in mbs.items()}
-                with collect_activity() as collector:
+                with Collector() as collector:
                     data_loss = losskit.compute_average_loss(
                         token_loss(p, mb), mb["mask"], global_batch_size=D
                     )
@@ -112,7 +112,7 @@ def run(case: dict) -> dict:
     def window_naive(p, mbs):
         def loss(p, k):
             mb = {key: value[k] for key, value in mbs.items()}
-            with collect_activity() as collector:  # Keras: / the local batch
+            with Collector() as collector:  # Keras: / the local batch
                 local = jnp.sum(token_loss(p, mb) * mb["mask"]) / jnp.maximum(
                     jnp.sum(mb["mask"]), 1.0
                 )

@@ -469,9 +469,9 @@ def test_torch_activity_over_a_global_batch_size() -> None:
 
 def test_jax_activity_over_a_global_batch_size() -> None:
     jax = pytest.importorskip("jax")
-    from losskit.jax import activity, collect_activity
+    from losskit.jax import Collector, activity
 
-    with collect_activity() as collector:
+    with Collector() as collector:
         activity(jax.numpy.full((4, 2), 3.0), "l1")  # 0.01 * 24
         activity(jax.numpy.asarray(5.0), "l1")  # a 0-d output: not divided
     assert float(collector.total()) == pytest.approx(0.06 + 0.05)

@@ -49,7 +49,7 @@ def main() -> int:
 
     import losskit
     from losskit.distribute import global_denominator, jax_context
-    from losskit.jax import Spec, activity, collect_activity
+    from losskit.jax import Collector, Spec, activity
     from losskit.jax import penalty as layer_penalty
     from losskit.regularizers import L1, L2
 
@@ -76,7 +76,7 @@ def main() -> int:
     @jax.jit
     def single_step(p: Any, batch: Any) -> tuple[Any, Any]:
         def loss(p: Any) -> Any:  # jit on global arrays: the whole batch, no context
-            with collect_activity() as collector:
+            with Collector() as collector:
                 ce = terms(p, batch)
             tokens = jnp.sum(batch["mask"])
             return (
@@ -105,7 +105,7 @@ def main() -> int:
 
                 def loss(p: Any, k: int) -> Any:
                     mb = {key: value[k] for key, value in mbs.items()}
-                    with collect_activity() as collector:
+                    with Collector() as collector:
                         ce = terms(p, mb, mb["real"])
                     if method == "losskit":
                         return (

@@ -13,10 +13,9 @@ Example:
     0.25
 """
 
+from losskit._deprecation import moved_names
 from losskit.jax._activity import Collector
 from losskit.jax._activity import activity
-from losskit.jax._activity import collect
-from losskit.jax._activity import collect_activity
 from losskit.jax._penalty import decay_mask
 from losskit.jax._penalty import penalty
 from losskit.jax._spec import Spec
@@ -25,8 +24,14 @@ __all__ = [
     "Collector",
     "Spec",
     "activity",
-    "collect",
-    "collect_activity",
     "decay_mask",
     "penalty",
 ]
+
+__getattr__ = moved_names(
+    "losskit.jax",
+    {
+        "collect": ("losskit.jax.Collector.wrap", lambda: Collector.wrap),
+        "collect_activity": ("losskit.jax.Collector", lambda: Collector),
+    },
+)

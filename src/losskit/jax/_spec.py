@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -158,15 +157,7 @@ class Spec:
             TypeError: not a dict of the expected keys.
             ValueError: malformed JSON, an unknown regularizer.
         """
-        if isinstance(config, str):
-            try:
-                config = json.loads(config)
-            except ValueError as error:
-                raise ValueError(invalid("config", "JSON text", config, hint=str(error))) from None
-        if not isinstance(config, dict) or not set(config) <= _CONFIG_KEYS:
-            raise TypeError(
-                invalid("config", f"a dict with keys among {sorted(_CONFIG_KEYS)}", config)
-            )
+        config = _selectors.read_config(config, _CONFIG_KEYS)
         patterns = config.get("patterns")
         if patterns is not None:
             if not isinstance(patterns, list) or not all(

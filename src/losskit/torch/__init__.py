@@ -12,10 +12,9 @@ Example:
     {'kernel': ['2.weight'], 'bias': [], 'activity': ['2']}
 """
 
+from losskit._deprecation import moved_names
 from losskit.torch._attach import NORM_LAYERS
 from losskit.torch._attach import Regularization
-from losskit.torch._attach import from_config
-from losskit.torch._attach import regularizations
 from losskit.torch._attach import regularize
 from losskit.torch._groups import param_groups
 from losskit.torch._losses import losses
@@ -24,10 +23,22 @@ from losskit.torch._losses import penalty
 __all__ = [
     "NORM_LAYERS",
     "Regularization",
-    "from_config",
     "losses",
     "param_groups",
     "penalty",
-    "regularizations",
     "regularize",
 ]
+
+__getattr__ = moved_names(
+    "losskit.torch",
+    {
+        "from_config": (
+            "losskit.torch.Regularization.from_config",
+            lambda: Regularization.from_config,
+        ),
+        "regularizations": (
+            "losskit.torch.Regularization.attached",
+            lambda: Regularization.attached,
+        ),
+    },
+)

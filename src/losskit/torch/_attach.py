@@ -24,7 +24,6 @@ that selects it again replaces the earlier one, and removing the later one resto
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from typing import Any
 
 from torch import nn
@@ -33,7 +32,7 @@ from losskit import _selectors
 from losskit._errors import invalid
 from losskit.torch._state import ATTRIBUTE, ModuleState, state_of
 
-__all__ = ["NORM_LAYERS", "Regularization", "from_config", "regularizations", "regularize"]
+__all__ = ["NORM_LAYERS", "Regularization", "regularize"]
 
 NORM_LAYERS: tuple[type[nn.Module], ...] = (
     nn.modules.batchnorm._NormBase,
@@ -44,7 +43,8 @@ NORM_LAYERS: tuple[type[nn.Module], ...] = (
 )
 """Normalization layers: their parameters are not kernels or biases unless included."""
 
-_CONFIG_KEYS = frozenset({"kernel", "bias", "activity", "include", "exclude", "norms"})
+_ROLES = ("kernel", "bias", "activity")
+_CONFIG_KEYS = frozenset({*_ROLES, "include", "exclude", "norms"})
 _IDS = itertools.count()
 
 
@@ -120,6 +120,15 @@ class Regularization:
         exclude: _Selector,
         norms: bool = False,
     ) -> None:
+        if kernel is None and bias is None and activity is None:
+            raise ValueError(
+                invalid(
+                    "kernel, bias, activity",
+                    "at least one regularizer",
+                    None,
+                    hint="Pass e.g. kernel=losskit.regularizers.L2(1e-4).",
+                )
+            )
         self.module = module
         self.norms = norms
         self.kernel, self.bias, self.activity = kernel, bias, activity
@@ -128,6 +137,7 @@ class Regularization:
         self._states: list[ModuleState] = []
         self.id = next(_IDS)
         self.removed = False
+        self._attach()
 
     def __repr__(self) -> str:
         parts = [f"{role}={getattr(self, role)!r}" for role in ("kernel", "bias", "activity")]
@@ -239,12 +249,70 @@ class Regularization:
             "norms": self.norms,
         }
 
+    @classmethod
+    def from_config(cls, module: nn.Module, config: Any) -> Regularization:
+        """Attach to ``module`` the rule that :meth:`get_config` wrote (a dict or JSON text),
+        as :meth:`losskit.jax.Spec.from_config` reads a spec.
 
-class _TypeName:
-    """A module type read from a config: matched by qualified name, never imported."""
+        Custom regularizers must be registered with :func:`losskit.register_serializable`;
+        module types are matched by qualified name and never imported.
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+        Raises:
+            TypeError: ``config`` is not a dict of the expected keys and types.
+            ValueError: an unknown regularizer, or selectors that select nothing.
+
+        Example:
+            >>> import json, torch, losskit.torch
+            >>> model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.LayerNorm(3))
+            >>> rule = losskit.torch.regularize(model, kernel="l2", exclude=["0.*"])
+            Traceback (most recent call last):
+            ...
+            ValueError: Invalid `exclude`: expected selectors that leave at least one parameter ...
+            >>> rule = losskit.torch.regularize(model, kernel="l2", bias="l1")
+            >>> text = json.dumps(rule.get_config())
+            >>> rule.remove()
+            >>> losskit.torch.Regularization.from_config(model, text).names
+            {'kernel': ['0.weight'], 'bias': ['0.bias'], 'activity': []}
+        """
+        _check_module(module)
+        config = _selectors.read_config(config, _CONFIG_KEYS)
+        kernel, bias, activity = (
+            _selectors.decode_regularizer(key, config.get(key)) for key in _ROLES
+        )
+        return cls(
+            module,
+            kernel,
+            bias,
+            activity,
+            _selector_from_config("include", config.get("include", [])),
+            _selector_from_config("exclude", config.get("exclude", [])),
+            _check_norms(config.get("norms", False)),
+        )
+
+    @classmethod
+    def attached(cls, module: nn.Module) -> list[Regularization]:
+        """The attachments in effect on ``module`` and its submodules, oldest first (also on
+        a ``copy.deepcopy`` or unpickled copy, whose handles are its own).
+
+        Example:
+            >>> import copy, torch, losskit.torch
+            >>> layer = torch.nn.Linear(2, 2)
+            >>> _ = losskit.torch.regularize(layer, kernel="l2")
+            >>> twin = copy.deepcopy(layer)
+            >>> for rule in losskit.torch.Regularization.attached(twin):
+            ...     rule.remove()
+            >>> len(losskit.torch.Regularization.attached(twin))
+            0
+            >>> len(losskit.torch.Regularization.attached(layer))
+            1
+        """
+        _check_module(module)
+        found: dict[int, Regularization] = {}
+        for owner in module.modules():
+            state = state_of(owner)
+            for rule in state.rules if state is not None else ():
+                found.setdefault(id(rule), rule)
+        return sorted(found.values(), key=lambda rule: rule.id)
 
 
 def _selector_from_config(argument: str, items: Any) -> _Selector:
@@ -277,29 +345,6 @@ def _check_norms(norms: Any) -> bool:
     if not isinstance(norms, bool):
         raise TypeError(invalid("norms", "True or False", norms))
     return norms
-
-
-def _build(
-    module: nn.Module,
-    kernel: Any,
-    bias: Any,
-    activity: Any,
-    include: _Selector,
-    exclude: _Selector,
-    norms: bool,
-) -> Regularization:
-    if kernel is None and bias is None and activity is None:
-        raise ValueError(
-            invalid(
-                "kernel, bias, activity",
-                "at least one regularizer",
-                None,
-                hint="Pass e.g. kernel=losskit.regularizers.L2(1e-4).",
-            )
-        )
-    rule = Regularization(module, kernel, bias, activity, include, exclude, norms)
-    rule._attach()
-    return rule
 
 
 def regularize(
@@ -358,7 +403,7 @@ def regularize(
         []
     """
     _check_module(module)
-    return _build(
+    return Regularization(
         module,
         _selectors.regularizer_argument("kernel", kernel),
         _selectors.regularizer_argument("bias", bias),
@@ -367,73 +412,3 @@ def regularize(
         _Selector("exclude", exclude),
         _check_norms(norms),
     )
-
-
-def from_config(module: nn.Module, config: Any) -> Regularization:
-    """Attach the rule that :meth:`Regularization.get_config` wrote (dict or JSON text).
-
-    Custom regularizers must be registered with :func:`losskit.register_serializable`;
-    module types are matched by qualified name and never imported.
-
-    Raises:
-        TypeError: ``config`` is not a dict of the expected keys and types.
-        ValueError: an unknown regularizer, or selectors that select nothing.
-
-    Example:
-        >>> import json, torch, losskit.torch
-        >>> model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.LayerNorm(3))
-        >>> rule = losskit.torch.regularize(model, kernel="l2", exclude=["0.*"])
-        Traceback (most recent call last):
-        ...
-        ValueError: Invalid `exclude`: expected selectors that leave at least one parameter ...
-        >>> rule = losskit.torch.regularize(model, kernel="l2", bias="l1")
-        >>> text = json.dumps(rule.get_config())
-        >>> rule.remove()
-        >>> losskit.torch.from_config(model, text).names
-        {'kernel': ['0.weight'], 'bias': ['0.bias'], 'activity': []}
-    """
-    _check_module(module)
-    if isinstance(config, str):
-        import json
-
-        try:
-            config = json.loads(config)
-        except ValueError as error:
-            raise ValueError(invalid("config", "JSON text", config, hint=str(error))) from None
-    if not isinstance(config, dict) or not set(config) <= _CONFIG_KEYS:
-        raise TypeError(invalid("config", f"a dict with keys among {sorted(_CONFIG_KEYS)}", config))
-    decode: Callable[[str], Any] = lambda key: _selectors.decode_regularizer(  # noqa: E731
-        key, config.get(key)
-    )
-    return _build(
-        module,
-        decode("kernel"),
-        decode("bias"),
-        decode("activity"),
-        _selector_from_config("include", config.get("include", [])),
-        _selector_from_config("exclude", config.get("exclude", [])),
-        _check_norms(config.get("norms", False)),
-    )
-
-
-def regularizations(module: nn.Module) -> list[Regularization]:
-    """The attachments in effect on ``module`` and its submodules, oldest first (also on a
-    ``copy.deepcopy`` or unpickled copy, whose handles are its own).
-
-    Example:
-        >>> import copy, torch, losskit.torch
-        >>> layer = torch.nn.Linear(2, 2)
-        >>> _ = losskit.torch.regularize(layer, kernel="l2")
-        >>> twin = copy.deepcopy(layer)
-        >>> for rule in losskit.torch.regularizations(twin):
-        ...     rule.remove()
-        >>> len(losskit.torch.regularizations(twin)), len(losskit.torch.regularizations(layer))
-        (0, 1)
-    """
-    _check_module(module)
-    found: dict[int, Regularization] = {}
-    for owner in module.modules():
-        state = state_of(owner)
-        for rule in state.rules if state is not None else ():
-            found.setdefault(id(rule), rule)
-    return sorted(found.values(), key=lambda rule: rule.id)
