@@ -36,8 +36,8 @@ def over_global_batch(records: list[tuple[Any, Any]], global_batch_size: Any) ->
     if not records:
         return []
     from losskit._kernels.sums import divide_no_nan
+    from losskit._state import step_split
     from losskit.average_loss import global_batch_size_of
-    from losskit.distribute._context import step_split
 
     first = records[0][0]
     xp = array_api_compat.array_namespace(first)

@@ -14,7 +14,7 @@ from losskit._checks import NON_NEGATIVE
 from losskit._errors import invalid
 from losskit._kernels.sums import SINGLE_DOT, divide_no_nan, weighted_total
 from losskit._shapes import fix_weight_rank
-from losskit.distribute._context import get_context, require_replica_context
+from losskit._state import get_context, require_replica_context
 
 __all__ = ["compute_average_loss", "scale_regularization_loss"]
 

@@ -7,7 +7,7 @@ from typing import Any
 from losskit import _namespace as ns
 from losskit._kernels.sums import broadcast_factor, divide_no_nan, size, weighted_total
 from losskit._shapes import check_same_rank_weights
-from losskit.distribute._context import step_split
+from losskit._state import step_split
 from losskit.loss_collections import LOSSES, record
 from losskit.reduction import Reduction, ReductionLike, resolve
 

@@ -1,10 +1,10 @@
 """Distributed engines: how many replicas share a step, how their gradients are combined,
 and the step's exact global denominator (``docs/distributed.md``)."""
 
-from losskit.distribute._context import DistributionContext
+from losskit._state import DistributionContext
+from losskit._state import get_context
+from losskit._state import num_replicas_in_sync
 from losskit.distribute._context import cross_replica_context
-from losskit.distribute._context import get_context
-from losskit.distribute._context import num_replicas_in_sync
 from losskit.distribute._context import replica_context
 from losskit.distribute._denominator import global_denominator
 from losskit.distribute._engines import jax_context

@@ -10,7 +10,7 @@ from losskit import _backends
 from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit._kernels.sums import size
-from losskit.distribute._context import require_replica_context
+from losskit._state import require_replica_context
 from losskit.reduction import Reduction, ReductionLike
 
 __all__ = ["global_denominator"]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from losskit._errors import describe, invalid
-from losskit.distribute._context import DistributionContext, engine_fields, enter
+from losskit._state import DistributionContext, engine_fields, enter
 
 __all__ = ["jax_context", "torch_context"]
 

@@ -13,8 +13,8 @@ import numpy as np
 from losskit import _backends
 from losskit import _namespace as ns
 from losskit._errors import invalid
+from losskit._state import check_count, check_mode
 from losskit._trees import walk
-from losskit.distribute._context import check_count, check_mode
 from losskit.distribute._denominator import global_denominator
 from losskit.reduction import Reduction, ReductionLike
 from losskit.testing._threads import run_replicas

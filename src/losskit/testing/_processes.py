@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from losskit._errors import invalid
-from losskit.distribute._context import check_count
+from losskit._state import check_count
 
 __all__ = ["ProcessFailure", "run_processes"]
 

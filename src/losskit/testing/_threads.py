@@ -6,7 +6,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from losskit.distribute._context import check_count, replica_context
+from losskit._state import check_count
+from losskit.distribute._context import replica_context
 
 __all__ = ["run_replicas"]
 
