@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any
 
@@ -10,10 +9,10 @@ import numpy as np
 
 from losskit import _backends
 from losskit import _namespace as ns
+from losskit._checked import checked
 from losskit._checks import NON_NEGATIVE
 from losskit._errors import invalid
-from losskit._kernels.sums import SINGLE_DOT, divide_no_nan, weighted_total
-from losskit._shapes import fix_weight_rank
+from losskit._kernels.sums import divide_no_nan, weighted_total
 from losskit._state import get_context, require_replica_context
 
 __all__ = ["compute_average_loss", "scale_regularization_loss"]
@@ -49,6 +48,7 @@ def global_batch_size_of(xp: ns.Namespace, value: Any, like: Any, dtype: Any) ->
         number = host.item()
         _check_value(float(number), value)
         return number
+    ns.namespace(like, value, names=("per_example_loss", _GBS))  # one library for both
     array = ns.as_array(xp, value, name=_GBS, like=like)
     if array.ndim != 0:
         raise ValueError(invalid(_GBS, "a scalar", value, hint=_SCALAR_HINT))
@@ -110,29 +110,14 @@ def compute_average_loss(
         >>> float(compute_average_loss(losses[:, 0], global_batch_size=8))
         0.5
     """
-    signature = _host_signature(per_example_loss, sample_weight, global_batch_size)
-    plan = _PLANS.get(signature) if signature is not None else None
-    if plan is None:
-        names = ("per_example_loss", "sample_weight", _GBS)
-        xp = ns.namespace(per_example_loss, sample_weight, global_batch_size, names=names)
-        values = ns.as_array(xp, per_example_loss, name="per_example_loss")
-        weights = sample_weight
-        if sample_weight is not None and not ns.is_python_number(sample_weight):
-            weights = ns.as_array(xp, sample_weight, name="sample_weight", like=values)
-        plan = _plan(xp, values, weights, received=per_example_loss)
-        if signature is not None:
-            if len(_PLANS) >= _MAX_PLANS:
-                _PLANS.clear()
-            _PLANS[signature] = plan
-    else:
-        values, weights = per_example_loss, sample_weight
-        if (  # a small validated NumPy call outside contexts: one dot, no dispatch
-            plan.single_dot
-            and type(global_batch_size) is int
-            and global_batch_size > 0
-            and get_context() is None
-        ):
-            return np.asarray((values @ weights) / global_batch_size)
+    plan, values, weights = checked(per_example_loss, sample_weight)
+    if (  # a small validated NumPy call outside contexts: one dot, no dispatch
+        plan.single_dot
+        and type(global_batch_size) is int
+        and global_batch_size > 0
+        and get_context() is None
+    ):
+        return np.asarray((values @ weights) / global_batch_size)
     xp = plan.xp
     context = require_replica_context(
         "compute_average_loss",
@@ -159,70 +144,6 @@ def compute_average_loss(
             weights = xp.reshape(weights, plan.weight_shape)
         total = weighted_total(xp, values, weights)
     return ns.finish(xp, divide_no_nan(xp, total, denominator), plan.result_dtype)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    """What validating a call's inputs established, for the arithmetic that follows."""
-
-    xp: ns.Namespace
-    result_dtype: Any
-    dtype: Any
-    batch: int
-    weight_shape: tuple[int, ...] | None  # after the rank fix-up; None: no array weights
-    single_dot: bool = False  # 1-D, same-shape weights, one dtype, small: `values @ weights`
-
-
-_PLANS: dict[tuple[Any, ...], _Plan] = {}
-_MAX_PLANS = 256
-
-
-def _host_signature(values: Any, weights: Any, global_batch_size: Any) -> tuple[Any, ...] | None:
-    """A cache key for NumPy calls, whose validation then runs once per signature.
-
-    Only NumPy arrays (with no, float or NumPy weights, and no or a Python-number batch
-    size) are cached: they cannot be traced or carry autograd state, and their validation
-    costs several times the arithmetic of a small batch. Everything else returns None.
-    """
-    if type(values) is not np.ndarray or type(global_batch_size) not in _PLAIN:
-        return None
-    if weights is None or type(weights) is float:
-        return (values.dtype, values.shape, type(weights))
-    if type(weights) is np.ndarray:
-        return (values.dtype, values.shape, weights.dtype, weights.shape)
-    return None
-
-
-_PLAIN = (type(None), int, float)
-
-
-def _plan(xp: ns.Namespace, values: Any, weights: Any, *, received: Any) -> _Plan:
-    """Validate the losses and weights (everything but the context and the batch size)."""
-    result_dtype, dtype = ns.loss_dtypes(xp, values, name="per_example_loss")
-    if values.ndim == 0:
-        raise ValueError(
-            invalid(
-                "per_example_loss",
-                "an array of rank >= 1 (one loss per example)",
-                received,
-                hint="To scale a scalar loss, use `scale_regularization_loss`.",
-            )
-        )
-    weight_shape = None
-    if weights is not None and not ns.is_python_number(weights):
-        ns.check_weight_dtype(xp, weights, name="sample_weight")
-        fixed = fix_weight_rank(
-            xp, values, weights, values_name="per_example_loss", weights_name="sample_weight"
-        )
-        weight_shape = tuple(fixed.shape)
-    single_dot = (
-        ns.is_numpy_namespace(xp)
-        and values.ndim == 1
-        and weight_shape == tuple(values.shape)
-        and values.dtype == weights.dtype == dtype == result_dtype
-        and values.shape[0] <= SINGLE_DOT
-    )
-    return _Plan(xp, result_dtype, dtype, values.shape[0], weight_shape, single_dot)
 
 
 def scale_regularization_loss(regularization_loss: Any) -> Any:
