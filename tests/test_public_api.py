@@ -19,6 +19,7 @@ import losskit.regularizers
 import losskit.serialization
 import losskit.testing
 import losskit.torch
+import losskit.typing
 
 API = {
     "losskit": [
@@ -129,6 +130,7 @@ API = {
         "get_registered_object",
         "register_serializable",
     ],
+    "losskit.typing": ["Array", "ArrayLike", "ArrayT"],
     "losskit.torch": [
         "NORM_LAYERS",
         "Regularization",
@@ -155,6 +157,7 @@ MODULES = {
     "losskit.torch": losskit.torch,
     "losskit.jax": losskit.jax,
     "losskit.testing": losskit.testing,
+    "losskit.typing": losskit.typing,
 }
 
 

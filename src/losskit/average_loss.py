@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from losskit._checks import NON_NEGATIVE
 from losskit._errors import invalid
 from losskit._kernels.sums import divide_no_nan, weighted_total
 from losskit._state import get_context, require_replica_context
+from losskit.typing import ArrayLike, ArrayT
 
 __all__ = ["compute_average_loss", "scale_regularization_loss"]
 
@@ -60,8 +61,26 @@ def global_batch_size_of(xp: ns.Namespace, value: Any, like: Any, dtype: Any) ->
     return ns.astype(xp, array, dtype)
 
 
+@overload
 def compute_average_loss(
-    per_example_loss: Any, sample_weight: Any = None, global_batch_size: Any = None
+    per_example_loss: ArrayT,
+    sample_weight: ArrayLike | None = None,
+    global_batch_size: ArrayLike | None = None,
+) -> ArrayT: ...
+
+
+@overload
+def compute_average_loss(
+    per_example_loss: float | list[Any] | tuple[Any, ...],
+    sample_weight: ArrayLike | None = None,
+    global_batch_size: ArrayLike | None = None,
+) -> Any: ...
+
+
+def compute_average_loss(
+    per_example_loss: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    global_batch_size: ArrayLike | None = None,
 ) -> Any:
     r"""Scales per-example losses with sample weights and divides by the global batch size.
 
@@ -146,7 +165,15 @@ def compute_average_loss(
     return ns.finish(xp, divide_no_nan(xp, total, denominator), plan.result_dtype)
 
 
-def scale_regularization_loss(regularization_loss: Any) -> Any:
+@overload
+def scale_regularization_loss(regularization_loss: ArrayT) -> ArrayT: ...
+
+
+@overload
+def scale_regularization_loss(regularization_loss: float | list[Any] | tuple[Any, ...]) -> Any: ...
+
+
+def scale_regularization_loss(regularization_loss: ArrayLike) -> Any:
     r"""Sums a regularization loss and divides it by the number of replicas.
 
     .. math:: \text{loss} = \frac{1}{R} \sum_i r_i

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import array_api_compat
 
@@ -12,6 +12,7 @@ from losskit._errors import invalid
 from losskit._kernels.sums import size
 from losskit._state import require_replica_context
 from losskit.reduction import Reduction, ReductionLike
+from losskit.typing import ArrayT
 
 __all__ = ["global_denominator"]
 
@@ -19,9 +20,9 @@ _NAME = "micro_batch_weights"
 
 
 def global_denominator(
-    *micro_batch_weights: Any,
+    *micro_batch_weights: ArrayT,
     reduction: ReductionLike = Reduction.SUM_BY_NONZERO_WEIGHTS,
-) -> Any:
+) -> ArrayT:
     r"""The denominator of the whole optimizer step: over every replica and micro-batch.
 
     Pass the weights (or mask) of each micro-batch this replica runs in the step, all of
@@ -133,7 +134,8 @@ def global_denominator(
                     "or use `torch_context`/`jax_context`."
                 )
             local = context.all_reduce(local)
-    return local
+    # the weights' library, device and widest floating dtype
+    return cast(ArrayT, local)
 
 
 def _local_count(
