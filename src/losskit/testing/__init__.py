@@ -7,6 +7,8 @@ from losskit.testing._audit import MicroStep
 from losskit.testing._audit import TokenLocation
 from losskit.testing._audit import Window
 from losskit.testing._audit import audit_loss
+from losskit.testing._corpus import PublishedBug
+from losskit.testing._corpus import published_bugs
 from losskit.testing._invariance import InvarianceReport
 from losskit.testing._invariance import check_replica_invariance
 from losskit.testing._layout import Layout
@@ -21,10 +23,12 @@ __all__ = [
     "Layout",
     "MicroStep",
     "ProcessFailure",
+    "PublishedBug",
     "TokenLocation",
     "Window",
     "audit_loss",
     "check_replica_invariance",
+    "published_bugs",
     "random_layout",
     "run_processes",
     "run_replicas",

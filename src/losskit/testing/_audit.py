@@ -215,7 +215,7 @@ class AuditReport:
             f"max {self.ratio_max:.6g} (max/min {self.spread:.6g})",
             f"  largest weight on a masked position: {self.masked_weight:.6g}",
         ]
-        if self.worst is not None:
+        if self.worst is not None and self.max_abs_error > 0:
             lines.append(f"  worst token: {self.worst}")
         lines.append(
             f"  combined loss {self.combined_loss:.6g} against {self.target_loss:.6g} "
