@@ -23,12 +23,16 @@ def test_every_alias_resolves_to_a_canonical_mode() -> None:
     assert len(ALIASES) >= 25
     for name, alias in ALIASES.items():
         mode, options = resolve(name)
-        assert mode == alias.mode and mode in CANONICAL_MODES, name
+        assert mode == alias.mode, name
+        assert mode in CANONICAL_MODES, name
         assert set(options) <= {"count_empty"}, name
-        assert alias.framework in FRAMEWORKS and alias.source and alias.published, name
+        assert alias.framework in FRAMEWORKS, name
+        assert alias.source, name
+        assert alias.published, name
         assert ("max_length" in alias.requires) == (mode == "seq-mean-token-sum-norm"), name
         if alias.legacy is not None:
-            assert alias.legacy in LEGACY and alias.differs, name
+            assert alias.legacy in LEGACY, name
+            assert alias.differs, name
     assert {a.legacy for a in ALIASES.values()} - {None} == set(LEGACY)
 
 
@@ -40,20 +44,29 @@ def test_canonical_names_resolve_to_themselves() -> None:
 @pytest.mark.parametrize(
     ("name", "match"),
     [
-        ("prompt_mean", r"'prompt_mean' means different things in different frameworks; name the "
-         r"framework: 'skyrl:prompt_mean' \(group-token-mean, count_empty=True\), "
-         r"'torchrl:prompt_mean' \(seq-mean-token-mean, count_empty=True\)"),
-        ("token_mean", r"'token_mean' is a framework's name; give it with its framework prefix: "
-         r"'verl:token-mean' \(token-mean\), 'skyrl:token_mean' \(token-mean\), "
-         r"'tunix:token-mean' \(token-mean\), 'torchrl:token_mean' \(token-mean\), or the "
-         r"canonical 'token-mean'"),
+        (
+            "prompt_mean",
+            r"'prompt_mean' means different things in different frameworks; name the "
+            r"framework: 'skyrl:prompt_mean' \(group-token-mean, count_empty=True\), "
+            r"'torchrl:prompt_mean' \(seq-mean-token-mean, count_empty=True\)",
+        ),
+        (
+            "token_mean",
+            r"'token_mean' is a framework's name; give it with its framework prefix: "
+            r"'verl:token-mean' \(token-mean\), 'skyrl:token_mean' \(token-mean\), "
+            r"'tunix:token-mean' \(token-mean\), 'torchrl:token_mean' \(token-mean\), or the "
+            r"canonical 'token-mean'",
+        ),
         ("bnpo", r"'bnpo' is a framework's name; give it with its framework prefix: 'trl:bnpo'"),
         ("sequence-mean-token-sum-norm", r"'tunix:sequence-mean-token-sum-norm'"),
         ("trl:grpo2", r"Invalid `mode`: expected one of trl's names: trl:async-grpo, trl:bnpo"),
         ("megatron:token-mean", r"expected '<framework>:<name>' with a framework in \('verl'"),
         ("token-average", r"expected a canonical mode \('token-mean', 'token-sum'"),
-        ("legacy:trl:bnpo", r"expected a mode, not a legacy form, received 'legacy:trl:bnpo'\. "
-         r"Legacy forms are per-micro-batch functions"),
+        (
+            "legacy:trl:bnpo",
+            r"expected a mode, not a legacy form, received 'legacy:trl:bnpo'\. "
+            r"Legacy forms are per-micro-batch functions",
+        ),
         (3, r"Invalid `mode`: expected a mode name \(a string\), received 3"),
     ],
 )
@@ -70,8 +83,8 @@ def test_unknown_legacy_form() -> None:
 # --------------------------------------------- the published formulas, transcribed
 
 
-def masked(l: Any, step: MicroStep) -> Any:
-    return l * step.mask
+def masked(x: Any, step: MicroStep) -> Any:
+    return x * step.mask
 
 
 def tokens(step: MicroStep, *, window: bool = True) -> float:
@@ -80,17 +93,18 @@ def tokens(step: MicroStep, *, window: bool = True) -> float:
 
 
 def rows(step: MicroStep, *, nonempty: bool) -> float:
-    count = sum(float(np.sum(m.sum(-1) > 0)) if nonempty else float(m.shape[0])
-                for m in step.window.masks)
+    count = sum(
+        float(np.sum(m.sum(-1) > 0)) if nonempty else float(m.shape[0]) for m in step.window.masks
+    )
     return float(step.all_reduce(count))
 
 
-def seq_sums(l: Any, step: MicroStep) -> Any:
-    return masked(l, step).sum(-1)
+def seq_sums(x: Any, step: MicroStep) -> Any:
+    return masked(x, step).sum(-1)
 
 
-def seq_means(l: Any, step: MicroStep, floor: float = 1.0, eps: float = 0.0) -> Any:
-    return seq_sums(l, step) / np.maximum(step.mask.sum(-1) + eps, floor)
+def seq_means(x: Any, step: MicroStep, floor: float = 1.0, eps: float = 0.0) -> Any:
+    return seq_sums(x, step) / np.maximum(step.mask.sum(-1) + eps, floor)
 
 
 def per_group(step: MicroStep, values: Callable[[Any], Any]) -> np.ndarray:
@@ -104,69 +118,71 @@ R = "num_ranks"
 L = 9.0
 
 
-def verl(l: Any, s: MicroStep, mode: str) -> Any:  # agg_loss; FSDP mean; dp_size compensation
+def verl(x: Any, s: MicroStep, mode: str) -> Any:  # agg_loss; FSDP mean; dp_size compensation
     dp = s.num_ranks
     if mode == "token-mean":
-        return masked(l, s).sum() / tokens(s) * dp
+        return masked(x, s).sum() / tokens(s) * dp
     if mode == "token-sum":
-        return masked(l, s).sum() * dp
+        return masked(x, s).sum() * dp
     gbs = rows(s, nonempty=False)  # ppo_mini_batch_size * rollout.n
     if mode == "seq-mean-token-mean":
-        return seq_means(l, s, floor=0.0, eps=1e-8).sum() / gbs * dp
-    loss = seq_sums(l, s).sum() / gbs * dp
+        return seq_means(x, s, floor=0.0, eps=1e-8).sum() / gbs * dp
+    loss = seq_sums(x, s).sum() / gbs * dp
     return loss / L if mode == "seq-mean-token-sum-norm" else loss
 
 
-def trl(l: Any, s: MicroStep, loss_type: str) -> Any:  # _compute_loss; DDP mean
+def trl(x: Any, s: MicroStep, loss_type: str) -> Any:  # _compute_loss; DDP mean
     if loss_type in ("grpo", "sapo"):
-        return seq_means(l, s).mean() / s.micro_steps
+        return seq_means(x, s).mean() / s.micro_steps
     if loss_type == "bnpo":
-        return masked(l, s).sum() / max(float(s.mask.sum()), 1.0) / s.micro_steps
+        return masked(x, s).sum() / max(float(s.mask.sum()), 1.0) / s.micro_steps
     if loss_type == "dr_grpo":
-        return masked(l, s).sum() / (s.mask.shape[0] * L) / s.micro_steps
+        return masked(x, s).sum() / (s.mask.shape[0] * L) / s.micro_steps
     if loss_type == "luspo":  # l_i * n_i with l_i the sequence loss = the row's token sum
-        return seq_sums(l, s).mean() / s.micro_steps
+        return seq_sums(x, s).mean() / s.micro_steps
     if loss_type == "async-grpo":
-        return masked(l, s).sum() / max(tokens(s, window=False) / s.num_ranks, 1.0) / s.micro_steps
-    return masked(l, s).sum() / (max(tokens(s), 1.0) / s.num_ranks)  # dapo, cispo, vespo
+        return masked(x, s).sum() / max(tokens(s, window=False) / s.num_ranks, 1.0) / s.micro_steps
+    return masked(x, s).sum() / (max(tokens(s), 1.0) / s.num_ranks)  # dapo, cispo, vespo
 
 
-def openrlhf(l: Any, s: MicroStep, token_level: bool) -> Any:  # DeepSpeed: /gas, DDP mean
+def openrlhf(x: Any, s: MicroStep, token_level: bool) -> Any:  # DeepSpeed: /gas, DDP mean
     gas = s.accumulation_steps
     if token_level:
-        return masked(l, s).sum() / (tokens(s) / gas) * s.num_ranks
+        return masked(x, s).sum() / (tokens(s) / gas) * s.num_ranks
     live = s.mask.sum(-1) > 0
-    return (seq_means(l, s, floor=0.0, eps=1e-8) * live).sum() / (
-        rows(s, nonempty=True) / gas
-    ) * s.num_ranks
+    return (
+        (seq_means(x, s, floor=0.0, eps=1e-8) * live).sum()
+        / (rows(s, nonempty=True) / gas)
+        * s.num_ranks
+    )
 
 
-def nemo(l: Any, s: MicroStep, token_level: bool) -> Any:  # x dp_size; FSDP mean
+def nemo(x: Any, s: MicroStep, token_level: bool) -> Any:  # x dp_size; FSDP mean
     if token_level:
-        return masked(l, s).sum() / (tokens(s) + 1e-8) * s.num_ranks
+        return masked(x, s).sum() / (tokens(s) + 1e-8) * s.num_ranks
     sample_mask = s.mask.sum(-1) > 0
-    inner = seq_means(l, s, floor=0.0, eps=1e-8)
+    inner = seq_means(x, s, floor=0.0, eps=1e-8)
     return (inner * sample_mask).sum() / (rows(s, nonempty=True) + 1e-8) * s.num_ranks
 
 
-def skyrl(l: Any, s: MicroStep, reduction: str) -> Any:  # scaled advantages, summed, x dp_size
+def skyrl(x: Any, s: MicroStep, reduction: str) -> Any:  # scaled advantages, summed, x dp_size
     dp = s.num_ranks
     if reduction == "token_mean":
-        return masked(l, s).sum() / max(tokens(s), 1.0) * dp
+        return masked(x, s).sum() / max(tokens(s), 1.0) * dp
     if reduction == "token_mean_legacy":  # one micro-batch per mini-batch here
-        return masked(l, s).sum() / max(float(s.mask.sum()), 1.0) / (dp * s.micro_steps) * dp
+        return masked(x, s).sum() / max(float(s.mask.sum()), 1.0) / (dp * s.micro_steps) * dp
     batch = rows(s, nonempty=False)
     if reduction == "sequence_mean":
-        return seq_means(l, s).sum() / batch * dp
+        return seq_means(x, s).sum() / batch * dp
     if reduction == "seq_mean_token_sum_norm":
-        return masked(l, s).sum() / (batch * L) * dp
+        return masked(x, s).sum() / (batch * L) * dp
     present = per_group(s, lambda m: np.ones(m.shape[0]))
     prompt_tokens = per_group(s, lambda m: m.sum(-1))
     scale = 1.0 / (np.sum(present > 0) * np.maximum(prompt_tokens, 1.0))
-    return (masked(l, s).sum(-1) * scale[s.group_ids]).sum() * dp
+    return (masked(x, s).sum(-1) * scale[s.group_ids]).sum() * dp
 
 
-def tunix(l: Any, s: MicroStep, mode: str) -> Any:  # sum of grads / sum of denominators
+def tunix(x: Any, s: MicroStep, mode: str) -> Any:  # sum of grads / sum of denominators
     def denominator(mask: Any) -> float:
         if mode == "token-mean":
             return float(mask.sum())
@@ -175,19 +191,19 @@ def tunix(l: Any, s: MicroStep, mode: str) -> Any:  # sum of grads / sum of deno
         return float(np.sum(mask.sum(-1) > 0))
 
     unreduced = {
-        "token-mean": lambda: masked(l, s).sum(),
-        "sequence-mean-token-mean": lambda: seq_means(l, s).sum(),
-        "sequence-mean-token-scale": lambda: (seq_sums(l, s) / L).sum(),
-        "seq-mean-token-sum": lambda: seq_sums(l, s).sum(),
-        "sequence-mean-token-sum-norm": lambda: masked(l, s).sum(),
+        "token-mean": lambda: masked(x, s).sum(),
+        "sequence-mean-token-mean": lambda: seq_means(x, s).sum(),
+        "sequence-mean-token-scale": lambda: (seq_sums(x, s) / L).sum(),
+        "seq-mean-token-sum": lambda: seq_sums(x, s).sum(),
+        "sequence-mean-token-sum-norm": lambda: masked(x, s).sum(),
     }[mode]()
     return unreduced / max(sum(denominator(m) for m in s.window.masks), 1.0)
 
 
-def torchrl(l: Any, s: MicroStep, aggregation: str) -> Any:  # one call
+def torchrl(x: Any, s: MicroStep, aggregation: str) -> Any:  # one call
     if aggregation == "prompt_mean":
-        return seq_means(l, s).mean()
-    return masked(l, s).sum() / s.mask.sum()
+        return seq_means(x, s).mean()
+    return masked(x, s).sum() / s.mask.sum()
 
 
 def layout(kind: str) -> Layout:
@@ -198,8 +214,9 @@ def layout(kind: str) -> Layout:
     if kind == "one-micro-step":
         return random_layout(23, ranks=3, micro_steps=1, rows=(1, 4), empty=0.3)
     if kind == "deepspeed":  # a partial window under DeepSpeed's 1/gas
-        return random_layout(24, ranks=2, micro_steps=2, accumulation_steps=3,
-                             accumulation="mean", empty=0.3)
+        return random_layout(
+            24, ranks=2, micro_steps=2, accumulation_steps=3, accumulation="mean", empty=0.3
+        )
     if kind == "groups":
         return random_layout(25, ranks=3, micro_steps=2, num_groups=4, empty=0.3)
     if kind == "global-arrays":  # jit over global arrays: one replica
@@ -208,26 +225,46 @@ def layout(kind: str) -> Layout:
 
 
 TRANSCRIPTIONS: dict[str, tuple[str, Callable[[Any, MicroStep], Any]]] = {
-    **{f"verl:{m}": ("any", lambda l, s, m=m: verl(l, s, m)) for m in (
-        "token-mean", "token-sum", "seq-mean-token-mean", "seq-mean-token-sum",
-        "seq-mean-token-sum-norm")},
-    **{f"trl:{t}": ("equal-rows", lambda l, s, t=t: trl(l, s, t)) for t in (
-        "grpo", "sapo", "dr_grpo", "luspo", "dapo", "cispo", "vespo")},
-    "trl:bnpo": ("one-call", lambda l, s: trl(l, s, "bnpo")),
-    "trl:async-grpo": ("one-micro-step", lambda l, s: trl(l, s, "async-grpo")),
-    "openrlhf:token_level_loss=true": ("deepspeed", lambda l, s: openrlhf(l, s, True)),
-    "openrlhf:token_level_loss=false": ("deepspeed", lambda l, s: openrlhf(l, s, False)),
-    "openrlhf:gspo": ("deepspeed", lambda l, s: openrlhf(l, s, False)),
-    "nemo-rl:token_level_loss=true": ("any", lambda l, s: nemo(l, s, True)),
-    "nemo-rl:token_level_loss=false": ("any", lambda l, s: nemo(l, s, False)),
-    **{f"skyrl:{r}": ("groups", lambda l, s, r=r: skyrl(l, s, r)) for r in (
-        "token_mean", "sequence_mean", "seq_mean_token_sum_norm", "prompt_mean")},
-    "skyrl:token_mean_legacy": ("one-call", lambda l, s: skyrl(l, s, "token_mean_legacy")),
-    **{f"tunix:{m}": ("global-arrays", lambda l, s, m=m: tunix(l, s, m)) for m in (
-        "token-mean", "sequence-mean-token-mean", "sequence-mean-token-scale",
-        "seq-mean-token-sum", "sequence-mean-token-sum-norm")},
-    **{f"torchrl:{a}": ("one-call", lambda l, s, a=a: torchrl(l, s, a)) for a in (
-        "token_mean", "prompt_mean")},
+    **{
+        f"verl:{m}": ("any", lambda x, s, m=m: verl(x, s, m))
+        for m in (
+            "token-mean",
+            "token-sum",
+            "seq-mean-token-mean",
+            "seq-mean-token-sum",
+            "seq-mean-token-sum-norm",
+        )
+    },
+    **{
+        f"trl:{t}": ("equal-rows", lambda x, s, t=t: trl(x, s, t))
+        for t in ("grpo", "sapo", "dr_grpo", "luspo", "dapo", "cispo", "vespo")
+    },
+    "trl:bnpo": ("one-call", lambda x, s: trl(x, s, "bnpo")),
+    "trl:async-grpo": ("one-micro-step", lambda x, s: trl(x, s, "async-grpo")),
+    "openrlhf:token_level_loss=true": ("deepspeed", lambda x, s: openrlhf(x, s, True)),
+    "openrlhf:token_level_loss=false": ("deepspeed", lambda x, s: openrlhf(x, s, False)),
+    "openrlhf:gspo": ("deepspeed", lambda x, s: openrlhf(x, s, False)),
+    "nemo-rl:token_level_loss=true": ("any", lambda x, s: nemo(x, s, True)),
+    "nemo-rl:token_level_loss=false": ("any", lambda x, s: nemo(x, s, False)),
+    **{
+        f"skyrl:{r}": ("groups", lambda x, s, r=r: skyrl(x, s, r))
+        for r in ("token_mean", "sequence_mean", "seq_mean_token_sum_norm", "prompt_mean")
+    },
+    "skyrl:token_mean_legacy": ("one-call", lambda x, s: skyrl(x, s, "token_mean_legacy")),
+    **{
+        f"tunix:{m}": ("global-arrays", lambda x, s, m=m: tunix(x, s, m))
+        for m in (
+            "token-mean",
+            "sequence-mean-token-mean",
+            "sequence-mean-token-scale",
+            "seq-mean-token-sum",
+            "sequence-mean-token-sum-norm",
+        )
+    },
+    **{
+        f"torchrl:{a}": ("one-call", lambda x, s, a=a: torchrl(x, s, a))
+        for a in ("token_mean", "prompt_mean")
+    },
 }
 
 
@@ -247,10 +284,7 @@ def test_published_formula_has_the_alias_coefficients(name: str) -> None:
     "name", ["trl:bnpo", "trl:async-grpo", "skyrl:token_mean_legacy", "trl:grpo", "trl:dr_grpo"]
 )
 def test_local_formulas_drift_where_the_docs_say(name: str) -> None:
-    kind, formula = TRANSCRIPTIONS[name]
-    if name == "skyrl:token_mean_legacy":  # num_micro_batches = replicas x micro-steps
-        def formula(l: Any, s: MicroStep) -> Any:  # noqa: F811
-            return masked(l, s).sum() / max(float(s.mask.sum()), 1.0) / s.micro_steps
+    formula = TRANSCRIPTIONS[name][1]
     uneven = random_layout(28, ranks=2, micro_steps=2, rows=(1, 4), empty=0.3)
     report = audit_loss(formula, uneven, mode=name, max_length=L)
     assert not report.passed
@@ -268,12 +302,12 @@ def framework_value(name: str, layout: Layout, losses: list[list[np.ndarray]]) -
     total = 0.0
     for r in range(R):
         for j in range(k):
-            m, l = layout.masks[r][j], losses[r][j]
-            s, n = float((l * m).sum()), float(m.sum())
+            m, x = layout.masks[r][j], losses[r][j]
+            s, n = float((x * m).sum()), float(m.sum())
             if name == "legacy:trl:bnpo":
                 value = s / max(n, 1.0) / k
             elif name == "legacy:trl:grpo":
-                value = float(np.mean((l * m).sum(-1) / np.maximum(m.sum(-1), 1.0))) / k
+                value = float(np.mean((x * m).sum(-1) / np.maximum(m.sum(-1), 1.0))) / k
             elif name == "legacy:trl:dr_grpo":
                 value = s / (m.shape[0] * L) / k
             elif name == "legacy:trl:async-grpo":
@@ -292,16 +326,20 @@ def contributions(name: str, layout: Layout, losses: list[list[np.ndarray]], lib
     form = legacy_form(name)
     R, k = layout.num_ranks, layout.micro_steps
     available = {
-        "num_replicas": R, "micro_steps": k, "accumulation_steps": layout.accumulation_steps,
-        "max_length": L, "num_sequences": sum(m.shape[0] for row in layout.masks for m in row),
+        "num_replicas": R,
+        "micro_steps": k,
+        "accumulation_steps": layout.accumulation_steps,
+        "max_length": L,
+        "num_sequences": sum(m.shape[0] for row in layout.masks for m in row),
     }
     total = 0.0
     for r in range(R):
         for j in range(k):
             extra = {key: available.get(key) for key in form.requires}
             if "step_tokens" in form.requires:
-                extra["step_tokens"] = lib(np.asarray(
-                    sum(float(layout.masks[q][j].sum()) for q in range(R))))
+                extra["step_tokens"] = lib(
+                    np.asarray(sum(float(layout.masks[q][j].sum()) for q in range(R)))
+                )
             value = form.function(lib(losses[r][j]), lib(layout.masks[r][j]), **extra)
             total += float(np.asarray(value))
     return total
@@ -310,8 +348,16 @@ def contributions(name: str, layout: Layout, losses: list[list[np.ndarray]], lib
 @pytest.mark.parametrize("name", sorted(LEGACY))
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_legacy_form_reproduces_the_framework(name: str, seed: int) -> None:
-    lay = random_layout(seed, ranks=3, micro_steps=2, accumulation_steps=3, rows=(1, 4),
-                        length=(2, 6), density=0.9, empty=0.0)
+    lay = random_layout(
+        seed,
+        ranks=3,
+        micro_steps=2,
+        accumulation_steps=3,
+        rows=(1, 4),
+        length=(2, 6),
+        density=0.9,
+        empty=0.0,
+    )
     assert all(m.sum() > 0 for row in lay.masks for m in row)  # verl's form divides by n_k
     rng = np.random.default_rng(seed)
     losses = [[rng.standard_normal(m.shape) for m in row] for row in lay.masks]
@@ -339,16 +385,25 @@ def test_legacy_form_ignores_garbage_under_the_mask(name: str) -> None:
     clean = np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 0.0]])
     dirty = np.where(mask, clean, np.nan)
     dirty[1, 0] = np.inf
-    extra = {"num_replicas": 2, "micro_steps": 1, "accumulation_steps": 2, "max_length": 4.0,
-             "num_sequences": 4, "step_tokens": 2.0}
+    extra = {
+        "num_replicas": 2,
+        "micro_steps": 1,
+        "accumulation_steps": 2,
+        "max_length": 4.0,
+        "num_sequences": 4,
+        "step_tokens": 2.0,
+    }
     kwargs = {key: extra[key] for key in form.requires}
-    assert float(form.function(dirty, mask, **kwargs)) == float(form.function(clean, mask, **kwargs))
+    assert float(form.function(dirty, mask, **kwargs)) == float(
+        form.function(clean, mask, **kwargs)
+    )
 
 
 def test_legacy_form_refuses_mismatched_shapes() -> None:
     with pytest.raises(ValueError, match=r"Invalid `mask`: expected a \[B, T\] array shaped like"):
-        legacy_form("legacy:trl:bnpo").function(np.ones((2, 3)), np.ones((3, 2)),
-                                                num_replicas=1, micro_steps=1)
+        legacy_form("legacy:trl:bnpo").function(
+            np.ones((2, 3)), np.ones((3, 2)), num_replicas=1, micro_steps=1
+        )
 
 
 # ----------------------------------------------------------------------- docs

@@ -100,9 +100,13 @@ def test_oracle_is_the_single_device_objective(case: tuple[Layout, str, bool], s
     for _ in range(2):  # two random directions pin a linear functional
         losses = [[rng.standard_normal(m.shape) for m in row] for row in layout.masks]
         expected = objective(layout, mode, losses, length=7.0, empty=empty)
-        got = sum(float(np.sum(w * u)) for wr, ur in zip(c, losses) for w, u in zip(wr, ur))
+        got = sum(
+            float(np.sum(w * u))
+            for wr, ur in zip(c, losses, strict=False)
+            for w, u in zip(wr, ur, strict=False)
+        )
         assert math.isclose(got, expected, rel_tol=1e-12, abs_tol=1e-12)
-    for (_, _, mask, _, _), weights in zip(layout.pieces(), itertools.chain(*c)):
+    for (_, _, mask, _, _), weights in zip(layout.pieces(), itertools.chain(*c), strict=False):
         assert np.all(weights[mask == 0] == 0)
 
 
@@ -119,7 +123,9 @@ def test_oracle_counts_by_hand() -> None:
         return [float(x) for x in np.concatenate([c[0][0].ravel(), c[1][0].ravel()]) if x]
 
     assert weights("token-mean") == pytest.approx([1 / 6] * 6)
-    assert weights("seq-mean-token-mean") == pytest.approx([1 / 6, 1 / 6, 1 / 3, 1 / 9, 1 / 9, 1 / 9])
+    assert weights("seq-mean-token-mean") == pytest.approx(
+        [1 / 6, 1 / 6, 1 / 3, 1 / 9, 1 / 9, 1 / 9]
+    )
     assert weights("seq-mean-token-mean", count_empty=True) == pytest.approx(
         [1 / 8, 1 / 8, 1 / 4, 1 / 12, 1 / 12, 1 / 12]
     )
@@ -150,22 +156,30 @@ def test_losskit_token_mean_passes_on_every_engine(
     gradients: str, accumulation: str, micro: int, steps: int, packed: bool
 ) -> None:
     layout = random_layout(
-        7, ranks=3, micro_steps=micro, accumulation_steps=steps, packed=packed,
-        gradients=gradients, accumulation=accumulation,
+        7,
+        ranks=3,
+        micro_steps=micro,
+        accumulation_steps=steps,
+        packed=packed,
+        gradients=gradients,
+        accumulation=accumulation,
     )
     report = audit_loss(global_token_mean, layout, mode="token-mean").check()
     assert report.relative_error < 1e-12
-    assert report.ratio_min == pytest.approx(1.0) and report.ratio_max == pytest.approx(1.0)
+    assert report.ratio_min == pytest.approx(1.0)
+    assert report.ratio_max == pytest.approx(1.0)
     assert report.combined_loss == pytest.approx(report.target_loss, rel=1e-12)
 
 
 def test_engine_weights_are_applied() -> None:
     # a raw sum on 2 replicas x 2 of 4 micro-steps: weight 1 per micro-step, divided by R=2
     # (mean over replicas) and by 4 (accumulation="mean" divides by the configured steps)
-    layout = random_layout(3, ranks=2, micro_steps=2, accumulation_steps=4,
-                           gradients="mean", accumulation="mean")
-    report = audit_loss(lambda l, s: (l * s.mask).sum(), layout, mode="token-sum")
-    assert report.ratio_min == pytest.approx(1 / 8) and report.ratio_max == pytest.approx(1 / 8)
+    layout = random_layout(
+        3, ranks=2, micro_steps=2, accumulation_steps=4, gradients="mean", accumulation="mean"
+    )
+    report = audit_loss(lambda x, s: (x * s.mask).sum(), layout, mode="token-sum")
+    assert report.ratio_min == pytest.approx(1 / 8)
+    assert report.ratio_max == pytest.approx(1 / 8)
     assert not report.passed
 
 
@@ -178,7 +192,7 @@ def test_autograd_libraries_agree_with_unit_vectors(library: str) -> None:
 
     numpy = audit_loss(local_mean, layout, mode="token-mean")
     other = audit_loss(local_mean, layout, mode="token-mean", library=library)
-    for a, b in zip(itertools.chain(*numpy.weights), itertools.chain(*other.weights)):
+    for a, b in zip(itertools.chain(*numpy.weights), itertools.chain(*other.weights), strict=False):
         np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-16)
     assert other.relative_error == pytest.approx(numpy.relative_error, rel=1e-12)
     assert type(other.layout.masks[0][0]) is np.ndarray  # the layout stays NumPy
@@ -191,13 +205,27 @@ def test_user_function_sees_library_arrays_and_its_place() -> None:
     seen: set[tuple[Any, ...]] = set()
 
     def spy(per_token_loss: Any, step: MicroStep) -> Any:
-        assert isinstance(per_token_loss, torch.Tensor) and per_token_loss.dtype == torch.float64
-        assert isinstance(step.mask, torch.Tensor) and isinstance(step.group_ids, torch.Tensor)
-        assert step.mask.shape == per_token_loss.shape and step.segment_ids is None
+        assert isinstance(per_token_loss, torch.Tensor)
+        assert per_token_loss.dtype == torch.float64
+        assert isinstance(step.mask, torch.Tensor)
+        assert isinstance(step.group_ids, torch.Tensor)
+        assert step.mask.shape == per_token_loss.shape
+        assert step.segment_ids is None
         context = losskit.distribute.get_context()
-        assert context is not None and context.replica_id == step.rank
-        seen.add((step.rank, step.micro_batch, step.num_ranks, step.micro_steps,
-                  step.accumulation_steps, step.gradients, step.accumulation, step.num_groups))
+        assert context is not None
+        assert context.replica_id == step.rank
+        seen.add(
+            (
+                step.rank,
+                step.micro_batch,
+                step.num_ranks,
+                step.micro_steps,
+                step.accumulation_steps,
+                step.gradients,
+                step.accumulation,
+                step.num_groups,
+            )
+        )
         return (per_token_loss * step.mask).sum()
 
     audit_loss(spy, layout, mode="token-sum", library="torch")
@@ -236,20 +264,26 @@ def test_report_locates_the_worst_token_and_raises_readably() -> None:
     assert report.worst is not None
     assert (report.worst.rank, report.worst.micro_batch, report.worst.row) == (1, 0, 0)
     assert (report.worst.position, report.worst.segment) == (0, 0)
-    assert report.worst.weight == pytest.approx(0.5) and report.worst.target == pytest.approx(0.25)
-    assert report.ratio_min == pytest.approx(2 / 3) and report.ratio_max == pytest.approx(2.0)
+    assert report.worst.weight == pytest.approx(0.5)
+    assert report.worst.target == pytest.approx(0.25)
+    assert report.ratio_min == pytest.approx(2 / 3)
+    assert report.ratio_max == pytest.approx(2.0)
     assert report.spread == pytest.approx(3.0)
     expected = math.sqrt(3 * (1 / 6 - 1 / 4) ** 2 + (1 / 2 - 1 / 4) ** 2) / math.sqrt(4 / 16)
     assert report.relative_error == pytest.approx(expected)
-    with pytest.raises(AssertionError, match=r"FAILED: relative gradient error 0\.5.*\n(.|\n)*"
-                       r"worst token: rank 1, micro-batch 0, row 0, position 0 \(segment 0\)"):
+    with pytest.raises(
+        AssertionError,
+        match=r"FAILED: relative gradient error 0\.5.*\n(.|\n)*"
+        r"worst token: rank 1, micro-batch 0, row 0, position 0 \(segment 0\)",
+    ):
         report.check()
 
 
 def test_weight_on_a_masked_position_is_reported() -> None:
     layout = Layout([[np.array([[1, 0]])]])
-    report = audit_loss(lambda l, s: l.sum(), layout, mode="token-mean")  # forgets the mask
-    assert report.masked_weight == 1.0 and not report.passed
+    report = audit_loss(lambda x, s: x.sum(), layout, mode="token-mean")  # forgets the mask
+    assert report.masked_weight == 1.0
+    assert not report.passed
     assert (report.worst.row, report.worst.position) == (0, 1)  # type: ignore[union-attr]
 
 
@@ -261,7 +295,8 @@ def test_nan_weights_fail() -> None:
             return (per_token_loss * step.mask).sum() / np.float64(step.mask.sum())
 
     report = audit_loss(zero_over_zero, layout, mode="token-mean")
-    assert math.isnan(report.relative_error) and not report.passed
+    assert math.isnan(report.relative_error)
+    assert not report.passed
 
 
 def test_alias_options_and_overrides() -> None:
@@ -272,11 +307,14 @@ def test_alias_options_and_overrides() -> None:
         return rows.sum() / step.mask.shape[0]
 
     assert audit_loss(per_row_over_all_rows, layout, mode="verl:seq-mean-token-mean").passed
-    assert audit_loss(per_row_over_all_rows, layout, mode="seq-mean-token-mean",
-                      count_empty=True).passed
-    failed = audit_loss(per_row_over_all_rows, layout, mode="verl:seq-mean-token-mean",
-                        count_empty=False)
-    assert not failed.passed and failed.options == {"count_empty": False}
+    assert audit_loss(
+        per_row_over_all_rows, layout, mode="seq-mean-token-mean", count_empty=True
+    ).passed
+    failed = audit_loss(
+        per_row_over_all_rows, layout, mode="verl:seq-mean-token-mean", count_empty=False
+    )
+    assert not failed.passed
+    assert failed.options == {"count_empty": False}
 
 
 # ----------------------------------------------------------------- errors
@@ -285,7 +323,7 @@ def test_alias_options_and_overrides() -> None:
 def test_nonlinear_function_is_refused() -> None:
     layout = Layout([[np.ones((1, 2))]])
     with pytest.raises(ValueError, match=r"Invalid `loss_fn`: expected a function linear in the"):
-        audit_loss(lambda l, s: (l**2 * s.mask).sum(), layout, mode="token-sum")
+        audit_loss(lambda x, s: (x**2 * s.mask).sum(), layout, mode="token-sum")
 
 
 def test_all_reducing_a_loss_dependent_value_is_refused() -> None:
@@ -314,7 +352,7 @@ def test_all_reducing_a_loss_dependent_value_is_refused() -> None:
 def test_bad_arguments(kwargs: dict[str, Any], error: type, match: str) -> None:
     layout = Layout([[np.ones((1, 2))]])
     with pytest.raises(error, match=match):
-        audit_loss(lambda l, s: l.sum(), layout, **kwargs)
+        audit_loss(lambda x, s: x.sum(), layout, **kwargs)
 
 
 def test_bad_function_and_layout() -> None:
@@ -322,9 +360,11 @@ def test_bad_function_and_layout() -> None:
     with pytest.raises(TypeError, match=r"Invalid `loss_fn`: expected a function"):
         audit_loss(3, layout, mode="token-mean")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"Invalid `layout`: expected a losskit.testing.Layout"):
-        audit_loss(lambda l, s: l.sum(), [[np.ones((1, 2))]], mode="token-mean")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"Invalid `loss_fn`: expected a function that returns a s"):
-        audit_loss(lambda l, s: l, layout, mode="token-mean")
+        audit_loss(lambda x, s: x.sum(), [[np.ones((1, 2))]], mode="token-mean")  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=r"Invalid `loss_fn`: expected a function that returns a s"
+    ):
+        audit_loss(lambda x, s: x, layout, mode="token-mean")
 
 
 @pytest.mark.parametrize(
@@ -343,9 +383,13 @@ def test_bad_function_and_layout() -> None:
         ({"accumulation_steps": 0}, r"Invalid `accumulation_steps`: expected a positive integ"),
         ({"masks": [[np.ones((1, 2))] * 3], "accumulation_steps": 2}, r"at least the 3 micro"),
         (
-            {"segment_ids": [[np.array([[0, 0]])]], "group_ids": [[np.array([[0, 1]])]],
-             "num_groups": 2},
-            r"`group_ids\[0\]\[0\]`: expected one group id per sequence, received 'ids \[0, 1\] in row 0",
+            {
+                "segment_ids": [[np.array([[0, 0]])]],
+                "group_ids": [[np.array([[0, 1]])]],
+                "num_groups": 2,
+            },
+            r"`group_ids\[0\]\[0\]`: expected one group id per sequence, "
+            r"received 'ids \[0, 1\] in row 0",
         ),
     ],
 )

@@ -18,7 +18,8 @@ def test_corpus_size_and_sources() -> None:
     assert len(BUGS) == len(published_bugs()) >= 12
     for bug in BUGS.values():
         assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+/\S+", bug.source), bug.name
-        assert bug.what and bug.layout is not None
+        assert bug.what
+        assert bug.layout is not None
 
 
 @pytest.mark.parametrize("name", sorted(BUGS))
@@ -52,4 +53,5 @@ def test_docs_table_lists_every_bug_with_its_ratios() -> None:
 
 def test_a_bug_entry_is_a_plain_record() -> None:
     bug = BUGS["trl-bnpo"]
-    assert isinstance(bug, PublishedBug) and "PublishedBug(name='trl-bnpo'" in repr(bug)
+    assert isinstance(bug, PublishedBug)
+    assert "PublishedBug(name='trl-bnpo'" in repr(bug)

@@ -456,7 +456,7 @@ def resolve(name: str) -> tuple[str, dict[str, Any]]:
                 "losskit.aggregation._legacy.legacy_form(name).",
             )
         )
-    framework, colon, native = name.partition(":")
+    framework, colon, _ = name.partition(":")
     if colon:
         if framework not in FRAMEWORKS:
             raise ValueError(

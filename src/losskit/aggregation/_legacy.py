@@ -71,7 +71,9 @@ def _parts(per_token_loss: Any, mask: Any) -> tuple[Any, Any, Any]:
     mask = ns.as_array(xp, mask, name="mask", like=per_token_loss)
     if tuple(mask.shape) != tuple(per_token_loss.shape) or len(mask.shape) != 2:
         raise ValueError(
-            invalid("mask", f"a [B, T] array shaped like per_token_loss {per_token_loss.shape}", mask)
+            invalid(
+                "mask", f"a [B, T] array shaped like per_token_loss {per_token_loss.shape}", mask
+            )
         )
     valid = mask if ns.is_bool(xp, mask.dtype) else mask != 0
     masked = xp.where(valid, per_token_loss, xp.zeros_like(per_token_loss))

@@ -128,8 +128,12 @@ def trl_dapo(per_token_loss: Any, step: MicroStep) -> Any:
 
 
 def trl_dapo_generation(
-    per_token_loss: Any, step: MicroStep, *, other_windows: float, steps_per_generation: int,
-    rescale: bool
+    per_token_loss: Any,
+    step: MicroStep,
+    *,
+    other_windows: float,
+    steps_per_generation: int,
+    rescale: bool,
 ) -> Any:
     generation = _window_tokens(step) + other_windows  # gather(loss_mask.sum()).sum()
     normalizer = max(generation, 1.0) / step.num_ranks
@@ -233,7 +237,7 @@ def nemo_rl_local_side_term(per_token_loss: Any, step: MicroStep) -> Any:
 
 
 def _tunix(per_token_loss: Any, step: MicroStep, *, segmented: bool) -> Any:
-    def units(mask: Any, segments: Any) -> tuple[np.ndarray, np.ndarray]:
+    def units(mask: Any, segments: Any) -> tuple[np.ndarray, int]:
         """(unit index of each position, number of units): rows, or (row, segment)."""
         rows = np.repeat(np.arange(mask.shape[0])[:, None], mask.shape[1], axis=1)
         key = rows * (int(segments.max()) + 1) + segments if segmented else rows
@@ -247,7 +251,9 @@ def _tunix(per_token_loss: Any, step: MicroStep, *, segmented: bool) -> Any:
     denominators = 0.0
     for mask, segments in zip(step.window.masks, step.window.segment_ids or (), strict=True):
         index, count = units(mask, segments)
-        denominators += float(np.sum(np.bincount(index.ravel(), np.asarray(mask).ravel(), count) > 0))
+        denominators += float(
+            np.sum(np.bincount(index.ravel(), np.asarray(mask).ravel(), count) > 0)
+        )
     return unreduced / max(denominators, 1.0)
 
 
@@ -339,12 +345,14 @@ def published_bugs() -> tuple[PublishedBug, ...]:
     busy = random_layout(11, ranks=3, micro_steps=2, rows=(1, 4), length=(2, 7), empty=0.0)
     sparse = random_layout(12, ranks=2, micro_steps=3, rows=(2, 4), length=(2, 6), empty=0.4)
     single = random_layout(13, ranks=1, micro_steps=3, rows=(1, 3), length=(2, 6), empty=0.0)
-    packed = random_layout(14, ranks=1, micro_steps=2, rows=(1, 3), length=(6, 9), packed=True,
-                           empty=0.0)
+    packed = random_layout(
+        14, ranks=1, micro_steps=2, rows=(1, 3), length=(6, 9), packed=True, empty=0.0
+    )
     deep = random_layout(15, ranks=2, micro_steps=4, rows=(1, 3), length=(2, 6), empty=0.0)
     widths = random_layout(16, ranks=2, micro_steps=2, rows=(1, 3), length=(2, 6), empty=0.3)
-    grouped = random_layout(17, ranks=3, micro_steps=2, rows=(1, 3), length=(2, 7), empty=0.1,
-                            num_groups=4)
+    grouped = random_layout(
+        17, ranks=3, micro_steps=2, rows=(1, 3), length=(2, 7), empty=0.1, num_groups=4
+    )
     trl_rows = random_layout(18, ranks=2, micro_steps=2, rows=(3, 3), length=(3, 6), empty=0.4)
     window = _tokens_of(busy)
     generation = functools.partial(trl_dapo_generation, steps_per_generation=4)
@@ -354,95 +362,125 @@ def published_bugs() -> tuple[PublishedBug, ...]:
             f"{_TRL}/trl/trainer/grpo_trainer.py#L3129",
             "bnpo divides each micro-batch by its own token count, then by GA: a mean of "
             "per-rank, per-micro-batch token means",
-            "token-mean", busy, trl_bnpo, trl_dapo,
+            "token-mean",
+            busy,
+            trl_bnpo,
+            trl_dapo,
         ),
         PublishedBug(
             "trl-dapo-generation-batch",
             "https://github.com/huggingface/trl/issues/5619",
             "dapo divides by the generation batch's tokens, which spans steps_per_generation=4 "
             "micro-steps while the window has 2: 0.5x with equal windows",
-            "token-mean", busy,
-            functools.partial(generation, other_windows=window, rescale=False), trl_dapo,
+            "token-mean",
+            busy,
+            functools.partial(generation, other_windows=window, rescale=False),
+            trl_dapo,
         ),
         PublishedBug(
             "trl-dapo-average-window",
             "https://github.com/huggingface/trl/pull/6024",
             "the #6024 fix divides by the average window's count (N_gen x GA / spg), not this "
             "window's: off when the generation batch's windows differ",
-            "token-mean", busy,
-            functools.partial(generation, other_windows=2 * window, rescale=True), trl_dapo,
+            "token-mean",
+            busy,
+            functools.partial(generation, other_windows=2 * window, rescale=True),
+            trl_dapo,
         ),
         PublishedBug(
             "trl-async-grpo",
             "https://github.com/huggingface/trl/issues/7206",
             "AsyncGRPO normalizes each micro-step by its own token count and averages the "
             "micro-steps: a mean of micro-step means",
-            "token-mean", busy, trl_async_grpo, trl_dapo,
+            "token-mean",
+            busy,
+            trl_async_grpo,
+            trl_dapo,
         ),
         PublishedBug(
             "verl-legacy-actor",
             "https://github.com/verl-project/verl/issues/5625",
             "the legacy FSDP actor divides each micro-batch by its local token count and by "
             "GA, with no global count",
-            "token-mean", busy, verl_legacy_actor, _token_mean,
+            "token-mean",
+            busy,
+            verl_legacy_actor,
+            _token_mean,
         ),
         PublishedBug(
             "verl-micro-batch-fallback",
             "https://github.com/verl-project/verl/issues/7321",
             "without batch_num_tokens (dp = 1) each micro-batch is divided by its own count "
             "and the micro-batches are summed",
-            "token-mean", single, verl_micro_batch_fallback, _token_mean,
+            "token-mean",
+            single,
+            verl_micro_batch_fallback,
+            _token_mean,
         ),
         PublishedBug(
             "ms-swift-double-division",
             "https://github.com/modelscope/ms-swift/issues/10117",
             "the window-normalized dapo loss is divided again by GA in "
             "Trainer.training_step: g / GA",
-            "token-mean", busy, ms_swift_double_division, trl_dapo,
+            "token-mean",
+            busy,
+            ms_swift_double_division,
+            trl_dapo,
         ),
         PublishedBug(
             "ms-swift-partial-window",
             "https://github.com/modelscope/ms-swift/pull/10084",
             "the last window has 2 of 4 micro-batches but the loss is divided by the "
             "configured 4: half the gradient",
-            "token-mean", _uniform_partial_window(),
-            ms_swift_configured_window, ms_swift_current_window,
+            "token-mean",
+            _uniform_partial_window(),
+            ms_swift_configured_window,
+            ms_swift_current_window,
         ),
         PublishedBug(
             "miles-masked-samples",
             "https://github.com/radixark/miles/pull/2796",
-            "the token denominator sums max(n_i, 1), so every fully masked sample adds one "
-            "token",
-            "token-mean", dataclasses.replace(sparse, gradients="sum"),
-            miles_clamped_samples, miles_active_tokens,
+            "the token denominator sums max(n_i, 1), so every fully masked sample adds one token",
+            "token-mean",
+            dataclasses.replace(sparse, gradients="sum"),
+            miles_clamped_samples,
+            miles_active_tokens,
         ),
         PublishedBug(
             "miles-fsdp-raw-sum",
             "https://github.com/radixark/miles/pull/3231",
             "the FSDP backend backpropagates raw token sums: N / dp_size times the token mean",
-            "token-mean", busy, miles_fsdp_raw_sum, _token_mean,
+            "token-mean",
+            busy,
+            miles_fsdp_raw_sum,
+            _token_mean,
         ),
         PublishedBug(
             "nemo-rl-side-term",
             "https://github.com/NVIDIA-NeMo/RL/pull/3791",
             "the VAPO NLL side term is normalized by the micro-batch's correct tokens: "
             "(micro-batches x ranks) times too heavy",
-            "token-mean", deep, nemo_rl_local_side_term, _token_mean,
+            "token-mean",
+            deep,
+            nemo_rl_local_side_term,
+            _token_mean,
         ),
         PublishedBug(
             "tunix-packed-rows",
             "https://github.com/google/tunix/pull/1662",
-            "sequence-mean-token-mean on packed rows averages each row, as if it were one "
-            "sequence",
-            "seq-mean-token-mean", packed,
-            functools.partial(_tunix, segmented=False), functools.partial(_tunix, segmented=True),
+            "sequence-mean-token-mean on packed rows averages each row, as if it were one sequence",
+            "seq-mean-token-mean",
+            packed,
+            functools.partial(_tunix, segmented=False),
+            functools.partial(_tunix, segmented=True),
         ),
         PublishedBug(
             "verl-configured-sequence-count",
             f"{_VERL}/verl/trainer/ppo/core_algos.py#L1194",
             "seq-mean-token-mean divides by the configured batch size, which counts the "
             "fully masked sequences the numerator drops",
-            "seq-mean-token-mean", sparse,
+            "seq-mean-token-mean",
+            sparse,
             functools.partial(verl_seq_mean, configured=True),
             functools.partial(verl_seq_mean, configured=False),
         ),
@@ -451,7 +489,9 @@ def published_bugs() -> tuple[PublishedBug, ...]:
             f"{_TRL}/trl/trainer/grpo_trainer.py#L3124",
             "grpo averages over every row of a micro-batch, also the rows that "
             "mask_truncated_completions masks out",
-            "seq-mean-token-mean", trl_rows, trl_grpo,
+            "seq-mean-token-mean",
+            trl_rows,
+            trl_grpo,
             functools.partial(verl_seq_mean, configured=False),
         ),
         PublishedBug(
@@ -459,7 +499,8 @@ def published_bugs() -> tuple[PublishedBug, ...]:
             "https://github.com/verl-project/verl/pull/4360",
             "seq-mean-token-sum-norm divides by the micro-batch's padded width instead of a "
             "constant L",
-            "seq-mean-token-sum-norm", widths,
+            "seq-mean-token-sum-norm",
+            widths,
             functools.partial(verl_sum_norm, horizon=None),
             functools.partial(verl_sum_norm, horizon=8.0),
             max_length=8.0,
@@ -469,13 +510,19 @@ def published_bugs() -> tuple[PublishedBug, ...]:
             "unsloth-empty-batch",
             "https://github.com/unslothai/unsloth-zoo/pull/1286",
             "the dapo normalizer is not floored: a fully masked batch gives 0/0 = NaN",
-            "token-mean", _empty_window(), unsloth_unfloored_dapo, trl_dapo,
+            "token-mean",
+            _empty_window(),
+            unsloth_unfloored_dapo,
+            trl_dapo,
         ),
         PublishedBug(
             "verl-dapo-prompt-mean",
             "https://github.com/verl-project/verl/issues/2776",
             "DAPO's token-level loss averages each prompt's tokens, then the prompts; the "
             "recipe's token-mean averages the whole batch",
-            "group-token-mean", grouped, _token_mean, group_token_mean,
+            "group-token-mean",
+            grouped,
+            _token_mean,
+            group_token_mean,
         ),
     )

@@ -79,7 +79,9 @@ class Layout:
         if self.group_ids is not None:
             self._set_groups(masks)
         elif self.num_groups is not None:
-            raise ValueError(invalid("num_groups", "None when there are no group_ids", self.num_groups))
+            raise ValueError(
+                invalid("num_groups", "None when there are no group_ids", self.num_groups)
+            )
         check_mode(self.gradients, "gradients")
         check_mode(self.accumulation, "accumulation")
         steps = self.micro_steps
@@ -87,8 +89,11 @@ class Layout:
             object.__setattr__(self, "accumulation_steps", steps)
         elif check_count(self.accumulation_steps, "accumulation_steps") < steps:
             raise ValueError(
-                invalid("accumulation_steps", f"at least the {steps} micro-batches per replica",
-                        self.accumulation_steps)
+                invalid(
+                    "accumulation_steps",
+                    f"at least the {steps} micro-batches per replica",
+                    self.accumulation_steps,
+                )
             )
 
     def _set_groups(self, masks: Frozen) -> None:
@@ -155,8 +160,11 @@ def _nested(value: Any, name: str, *, like: Frozen | None = None) -> Frozen:
     lengths = {len(row) for row in result}
     if len(lengths) != 1:
         raise ValueError(
-            invalid(name, "the same number of micro-batches on every replica",
-                    f"counts {[len(row) for row in result]}")
+            invalid(
+                name,
+                "the same number of micro-batches on every replica",
+                f"counts {[len(row) for row in result]}",
+            )
         )
     if like is not None and [len(row) for row in result] != [len(row) for row in like]:
         raise ValueError(

@@ -48,8 +48,9 @@ def target_weights(
     count = len(groups)
     n = np.bincount(flat_index, weights=flat_mask, minlength=count)
     live = n > 0
-    coefficient = _per_sequence(mode, n, live, np.asarray(groups, dtype=np.int64),
-                                count_empty, max_length)
+    coefficient = _per_sequence(
+        mode, n, live, np.asarray(groups, dtype=np.int64), count_empty, max_length
+    )
     return _unflatten(layout, [m * coefficient[i] for m, i in zip(masks, index, strict=True)])
 
 
