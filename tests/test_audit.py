@@ -397,3 +397,89 @@ def test_layout_errors(kwargs: dict[str, Any], match: str) -> None:
     arguments: dict[str, Any] = {"masks": [[np.ones((1, 2))]], **kwargs}
     with pytest.raises(ValueError, match=match):
         Layout(**arguments)
+
+
+# ------------------------------------------- an exact distributed implementation passes
+
+
+def exact_distributed(mode: str, count_empty: bool, length: float) -> Any:
+    """A user's exact per-replica loss for any mode: local counts of the window, summed
+    over the replicas with the step's all-reduce, then each token's coefficient."""
+
+    def sequences(mask: Any, segments: Any) -> tuple[np.ndarray, int]:
+        if segments is None:
+            return np.repeat(np.arange(mask.shape[0])[:, None], mask.shape[1], 1), mask.shape[0]
+        keys = {}
+        index = np.zeros(mask.shape, dtype=int)
+        for b, t in np.ndindex(*mask.shape):
+            index[b, t] = keys.setdefault((b, int(segments[b, t])), len(keys))
+        return index, len(keys)
+
+    def counts(mask: Any, segments: Any, groups: Any, size: int) -> np.ndarray:
+        """[tokens, sequences, tokens per group..., sequences per group..., present...]."""
+        index, count = sequences(mask, segments)
+        n = np.bincount(index.ravel(), weights=mask.ravel(), minlength=count)
+        seq_group = np.zeros(count, dtype=int)
+        if groups is not None:
+            seq_group[index.ravel()] = (
+                groups if segments is not None else groups[:, None] + 0 * index
+            ).ravel()
+        counted = np.ones(count) if count_empty else (n > 0).astype(float)
+        return np.concatenate(
+            [
+                [n.sum(), counted.sum()],
+                np.bincount(seq_group, weights=n, minlength=size),
+                np.bincount(seq_group, weights=counted, minlength=size),
+                np.bincount(seq_group, minlength=size).astype(float),
+            ]
+        )
+
+    def loss(x: Any, step: MicroStep) -> Any:
+        size = step.num_groups or 1
+        window = zip(
+            step.window.masks,
+            step.window.segment_ids or [None] * step.micro_steps,
+            step.window.group_ids or [None] * step.micro_steps,
+            strict=True,
+        )
+        total = step.all_reduce(sum(counts(m, s, g, size) for m, s, g in window))
+        tokens, seqs = total[0], total[1]
+        group_tokens, group_seqs = total[2 : 2 + size], total[2 + size : 2 + 2 * size]
+        present = total[2 + 2 * size :] > 0
+        groups_counted = np.sum(present if count_empty else group_tokens > 0)
+        index, _ = sequences(step.mask, step.segment_ids)
+        n = np.bincount(index.ravel(), weights=step.mask.ravel())[index]
+        g = np.zeros(step.mask.shape, dtype=int)
+        if step.group_ids is not None:
+            g = step.group_ids if step.segment_ids is not None else step.group_ids[:, None] + 0 * g
+        safe = np.maximum
+        c = {
+            "token-mean": 1 / safe(tokens, 1),
+            "token-sum": np.ones_like(n),
+            "seq-mean-token-mean": 1 / (safe(seqs, 1) * safe(n, 1)),
+            "seq-mean-token-sum": np.full_like(n, 1 / safe(seqs, 1)),
+            "seq-mean-token-sum-norm": np.full_like(n, 1 / (safe(seqs, 1) * length)),
+            "group-token-mean": 1 / (safe(groups_counted, 1) * safe(group_tokens[g], 1)),
+            "group-seq-mean": 1 / (safe(groups_counted, 1) * safe(group_seqs[g], 1) * safe(n, 1)),
+        }[mode]
+        scale = (step.num_ranks if step.gradients == "mean" else 1) * (
+            step.accumulation_steps if step.accumulation == "mean" else 1
+        )
+        return scale * (x * step.mask * c).sum()
+
+    return loss
+
+
+@settings(max_examples=60)
+@given(_layouts(), st.sampled_from(["mean", "sum"]), st.sampled_from(["mean", "sum"]))
+def test_an_exact_distributed_loss_passes(
+    case: tuple[Layout, str, bool], gradients: str, accumulation: str
+) -> None:
+    layout, mode, empty = case
+    import dataclasses
+
+    layout = dataclasses.replace(layout, gradients=gradients, accumulation=accumulation)
+    report = audit_loss(
+        exact_distributed(mode, empty, 7.0), layout, mode=mode, count_empty=empty, max_length=7.0
+    )
+    assert report.relative_error < 1e-12, report.summary()
