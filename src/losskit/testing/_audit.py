@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import numbers
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -319,7 +320,7 @@ def audit_loss(
         raise TypeError(invalid("layout", "a losskit.testing.Layout", layout))
     if library not in LIBRARIES:
         raise ValueError(invalid("library", f"one of {LIBRARIES}", library))
-    if not (isinstance(rtol, (int, float)) and rtol >= 0):
+    if isinstance(rtol, bool) or not (isinstance(rtol, numbers.Real) and rtol >= 0):
         raise ValueError(invalid("rtol", "a non-negative number", rtol))
     canonical, options = resolve(mode)
     empty = bool(options.get("count_empty", False)) if count_empty is None else bool(count_empty)
@@ -351,7 +352,7 @@ def audit_loss(
 
 
 class _Backend:
-    """Arrays and derivatives of one library, in float64."""
+    """The audited library's arrays, and the scope its float64 arithmetic needs."""
 
     def __init__(self, library: str) -> None:
         self.library = library
