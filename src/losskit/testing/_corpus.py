@@ -1,0 +1,528 @@
+"""Published loss-normalization bugs, each as a plain NumPy loss function and its fix.
+
+Every entry reproduces one framework's per-micro-step loss as its source computes it,
+written as ``loss_fn(per_token_loss, step)`` for :func:`losskit.testing.audit_loss`, with
+a layout on which the bug shows (uneven micro-batches, empty sequences, a partial window,
+packed rows ...) and the objective the framework means. ``audit()`` flags the buggy form and
+passes the corrected one. The source of each bug is in its ``source`` field and above its
+functions. Context-parallel bugs are left to the mesh contract (a later issue).
+
+The functions read only what the framework's code reads: the micro-batch, the replica's
+window of masks (prefetched), the engine description and an all-reduce for counts.
+
+Example:
+    >>> from losskit.testing import published_bugs
+    >>> bug = next(b for b in published_bugs() if b.name == "trl-bnpo")
+    >>> bug.audit().passed, bug.audit(fixed=True).passed
+    (False, True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from losskit.testing._audit import AuditReport, MicroStep, audit_loss
+from losskit.testing._layout import Layout, random_layout
+
+__all__ = ["PublishedBug", "published_bugs"]
+
+LossFn = Callable[[Any, MicroStep], Any]
+
+_TRL = "https://github.com/huggingface/trl/blob/f2cd57710ae345ea6428ae95363267fcf38a3dc8"
+_VERL = "https://github.com/verl-project/verl/blob/1dda039b9c6311889a9c9a26040677e1254814f9"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PublishedBug:
+    """One published normalization bug.
+
+    Attributes:
+        name: a short id, ``<framework>-<what>``.
+        source: the issue or pull request (and code) that documents it.
+        what: the bug in one sentence.
+        mode, max_length, count_empty: the objective the framework means.
+        layout: a step on which the bug shows.
+        buggy, fixed: ``loss_fn(per_token_loss, step)`` as published, and corrected.
+    """
+
+    name: str
+    source: str
+    what: str
+    mode: str
+    layout: Layout = dataclasses.field(repr=False)
+    buggy: LossFn = dataclasses.field(repr=False)
+    fixed: LossFn = dataclasses.field(repr=False)
+    max_length: float | None = None
+    count_empty: bool = False
+
+    def audit(self, *, fixed: bool = False, library: str = "numpy") -> AuditReport:
+        """:func:`~losskit.testing.audit_loss` of the buggy (or fixed) form on ``layout``."""
+        return audit_loss(
+            self.fixed if fixed else self.buggy,
+            self.layout,
+            mode=self.mode,
+            max_length=self.max_length,
+            count_empty=self.count_empty,
+            library=library,
+        )
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _sum(per_token_loss: Any, step: MicroStep) -> Any:
+    return (per_token_loss * step.mask).sum()
+
+
+def _tokens(mask: Any) -> float:
+    return float(np.sum(np.asarray(mask)))
+
+
+def _window_tokens(step: MicroStep) -> Any:
+    """Valid tokens of the whole window over every replica (one all-reduce)."""
+    return step.all_reduce(sum(_tokens(m) for m in step.window.masks))
+
+
+def _window_rows(step: MicroStep, *, nonempty: bool) -> Any:
+    rows = sum(
+        float(np.sum(np.asarray(m).sum(axis=-1) > 0)) if nonempty else float(m.shape[0])
+        for m in step.window.masks
+    )
+    return step.all_reduce(rows)
+
+
+def _row_means(per_token_loss: Any, mask: Any, floor: float = 1.0) -> Any:
+    counts = np.asarray(mask).sum(axis=-1)
+    return (per_token_loss * mask).sum(axis=-1) / np.maximum(counts, floor)
+
+
+def _token_mean(per_token_loss: Any, step: MicroStep) -> Any:
+    """The exact token-mean under a replica-averaging engine: sum / N_window * R."""
+    return _sum(per_token_loss, step) / _window_tokens(step) * step.num_ranks
+
+
+# ------------------------------------------------------------------ TRL bnpo (local count)
+# https://github.com/huggingface/trl/blob/f2cd57710ae345ea6428ae95363267fcf38a3dc8/trl/trainer/grpo_trainer.py#L3129
+# (docstring: "results may slightly vary depending on the local batch size"; naming: PR #3256)
+
+
+def trl_bnpo(per_token_loss: Any, step: MicroStep) -> Any:
+    return _sum(per_token_loss, step) / max(_tokens(step.mask), 1.0) / step.micro_steps
+
+
+def trl_dapo(per_token_loss: Any, step: MicroStep) -> Any:
+    """TRL's dapo with steps_per_generation == GA: the window's global token count."""
+    return _sum(per_token_loss, step) / (max(_window_tokens(step), 1.0) / step.num_ranks)
+
+
+# ------------------------------------------------- TRL dapo: generation batch != window
+# https://github.com/huggingface/trl/issues/5619, fixed by
+# https://github.com/huggingface/trl/pull/6024 (commit da5d8632b): N_gen counts the whole
+# generation batch (steps_per_generation micro-steps); the fix rescales it by
+# GA / steps_per_generation, the *average* window's count, exact only for equal windows.
+
+
+def trl_dapo_generation(
+    per_token_loss: Any,
+    step: MicroStep,
+    *,
+    other_windows: float,
+    steps_per_generation: int,
+    rescale: bool,
+) -> Any:
+    generation = _window_tokens(step) + other_windows  # gather(loss_mask.sum()).sum()
+    normalizer = max(generation, 1.0) / step.num_ranks
+    if rescale:  # PR #6024
+        normalizer = normalizer * step.micro_steps / steps_per_generation
+    return _sum(per_token_loss, step) / normalizer
+
+
+# ------------------------------------------------------ TRL AsyncGRPO: mean of micro-steps
+# https://github.com/huggingface/trl/issues/7206 (1.25 instead of 0.65); fix proposed in
+# https://github.com/huggingface/trl/pull/7249
+
+
+def trl_async_grpo(per_token_loss: Any, step: MicroStep) -> Any:
+    step_tokens = step.all_reduce(_tokens(step.mask))  # global_n_tokens of this micro-step
+    per_rank = max(step_tokens / step.num_ranks, 1.0)
+    return _sum(per_token_loss, step) / per_rank / step.micro_steps
+
+
+# ----------------------------------------------- verl legacy FSDP actor (#5625), fallback (#7321)
+# https://github.com/verl-project/verl/issues/5625: agg_loss falls back to the micro-batch
+# count (global_batch_info is empty), dp_actor scales by 1 / gradient_accumulation.
+# https://github.com/verl-project/verl/issues/7321: with dp = 1 and no batch_num_tokens,
+# each micro-batch is divided by its own count and the engine sums the micro-batches.
+
+
+def verl_legacy_actor(per_token_loss: Any, step: MicroStep) -> Any:
+    return _sum(per_token_loss, step) / _tokens(step.mask) / step.accumulation_steps
+
+
+def verl_micro_batch_fallback(per_token_loss: Any, step: MicroStep) -> Any:
+    return _sum(per_token_loss, step) / _tokens(step.mask) * step.num_ranks
+
+
+# --------------------------------------------------- ms-swift #10117: a second division by GA
+# https://github.com/modelscope/ms-swift/issues/10117 (fix: PR #10116): the dapo loss is
+# already normalized over the window, then Trainer.training_step divides by the GA steps.
+
+
+def ms_swift_double_division(per_token_loss: Any, step: MicroStep) -> Any:
+    return trl_dapo(per_token_loss, step) / step.micro_steps
+
+
+# ------------------------------------------- ms-swift #10084: configured GA in a partial window
+# https://github.com/modelscope/ms-swift/pull/10084: the micro-batch mean is divided by the
+# configured gradient_accumulation_steps, also in the last, shorter window (half the gradient
+# with 2 of 4 micro-batches). The PR divides by current_gradient_accumulation_steps, which is
+# exact here because every micro-batch of this layout holds the same number of tokens.
+
+
+def ms_swift_configured_window(per_token_loss: Any, step: MicroStep) -> Any:
+    return _sum(per_token_loss, step) / _tokens(step.mask) / step.accumulation_steps
+
+
+def ms_swift_current_window(per_token_loss: Any, step: MicroStep) -> Any:
+    return _sum(per_token_loss, step) / _tokens(step.mask) / step.micro_steps
+
+
+# -------------------------------------------- miles #2796: +1 per fully masked sample
+# https://github.com/radixark/miles/pull/2796: the denominator is sum_i max(n_i, 1), reduced
+# globally, so each fully masked sample adds one token (4 + 1 instead of 4: 20% smaller).
+
+
+def miles_clamped_samples(per_token_loss: Any, step: MicroStep) -> Any:
+    local = sum(float(np.maximum(np.asarray(m).sum(axis=-1), 1.0).sum()) for m in step.window.masks)
+    return _sum(per_token_loss, step) / step.all_reduce(local)
+
+
+def miles_active_tokens(per_token_loss: Any, step: MicroStep) -> Any:
+    return _sum(per_token_loss, step) / max(_window_tokens(step), 1.0)
+
+
+# -------------------------------------------------- miles #3231: FSDP backpropagates raw sums
+# https://github.com/radixark/miles/pull/3231: the per-token loss wrapper returns a token sum
+# and a count; the FSDP backend dropped the count, so the gradient is N / dp_size times the
+# token mean.
+
+
+def miles_fsdp_raw_sum(per_token_loss: Any, step: MicroStep) -> Any:
+    return _sum(per_token_loss, step)
+
+
+# ------------------------------------------ NeMo-RL #3791: side term over micro-batch tokens
+# https://github.com/NVIDIA-NeMo/RL/pull/3791: VAPO's positive-example NLL is normalized by
+# the micro-batch's correct tokens while the trainer sums micro-batches and multiplies by
+# dp_size: the term weighs (micro-batches x ranks) times too much (32x in the PR). The mask
+# here is the correct-sample token mask, the per-token loss -log p.
+
+
+def nemo_rl_local_side_term(per_token_loss: Any, step: MicroStep) -> Any:
+    correct = _tokens(step.mask)
+    if correct == 0:
+        return 0.0 * _sum(per_token_loss, step)
+    return _sum(per_token_loss, step) / (correct + 1e-8) * step.num_ranks
+
+
+# -------------------------------------------- tunix #1662: a packed row taken as one sequence
+# https://github.com/google/tunix/pull/1662: without segment ids, sequence-mean-token-mean
+# averages each *row*; the accumulator then divides the window's summed gradients by the
+# summed denominators (non-empty rows).
+
+
+def _tunix(per_token_loss: Any, step: MicroStep, *, segmented: bool) -> Any:
+    def units(mask: Any, segments: Any) -> tuple[np.ndarray, int]:
+        """(unit index of each position, number of units): rows, or (row, segment)."""
+        rows = np.repeat(np.arange(mask.shape[0])[:, None], mask.shape[1], axis=1)
+        key = rows * (int(segments.max()) + 1) + segments if segmented else rows
+        _, inverse = np.unique(key, return_inverse=True)
+        return inverse.reshape(mask.shape), int(inverse.max()) + 1 if inverse.size else 0
+
+    index, count = units(step.mask, step.segment_ids)
+    n = np.bincount(index.ravel(), weights=np.asarray(step.mask).ravel(), minlength=count)
+    per_unit = np.where(n > 0, 1.0 / np.maximum(n, 1.0), 0.0)
+    unreduced = (per_token_loss * step.mask * per_unit[index]).sum()
+    denominators = 0.0
+    for mask, segments in zip(step.window.masks, step.window.segment_ids or (), strict=True):
+        index, count = units(mask, segments)
+        denominators += float(
+            np.sum(np.bincount(index.ravel(), np.asarray(mask).ravel(), count) > 0)
+        )
+    return unreduced / max(denominators, 1.0)
+
+
+# --------------------------------- verl / TRL: configured sequence counts with empty sequences
+# verl seq modes divide by global_batch_size = ppo_mini_batch_size x rollout.n, the configured
+# count, while the numerator drops fully masked sequences:
+# https://github.com/verl-project/verl/blob/1dda039b9c6311889a9c9a26040677e1254814f9/verl/trainer/ppo/core_algos.py#L1194
+# https://github.com/verl-project/verl/blob/1dda039b9c6311889a9c9a26040677e1254814f9/verl/trainer/ppo/ray_trainer.py#L1353
+# TRL grpo averages over every row of the micro-batch, including rows that
+# mask_truncated_completions masks out entirely:
+# https://github.com/huggingface/trl/blob/f2cd57710ae345ea6428ae95363267fcf38a3dc8/trl/trainer/grpo_trainer.py#L3124
+# https://github.com/huggingface/trl/blob/f2cd57710ae345ea6428ae95363267fcf38a3dc8/trl/trainer/grpo_trainer.py#L2417
+
+
+def verl_seq_mean(per_token_loss: Any, step: MicroStep, *, configured: bool) -> Any:
+    sequences = _window_rows(step, nonempty=not configured)
+    means = _row_means(per_token_loss, step.mask, floor=1e-8)
+    return means.sum() / max(sequences, 1.0) * step.num_ranks
+
+
+def trl_grpo(per_token_loss: Any, step: MicroStep) -> Any:
+    return _row_means(per_token_loss, step.mask).mean() / step.micro_steps
+
+
+# --------------------------------------- verl: the default horizon of seq-mean-token-sum-norm
+# https://github.com/verl-project/verl/pull/4360 (and issue #3741): loss_scale_factor defaults
+# to loss_mask.shape[-1], the micro-batch's padded width, not Dr. GRPO's constant L.
+
+
+def verl_sum_norm(per_token_loss: Any, step: MicroStep, *, horizon: float | None) -> Any:
+    sequences = _window_rows(step, nonempty=False)  # the configured global_batch_size
+    width = step.mask.shape[-1] if horizon is None else horizon
+    return _sum(per_token_loss, step) / sequences * step.num_ranks / width
+
+
+# ---------------------------------------------- unsloth-zoo #1286: 0/0 on an empty batch
+# https://github.com/unslothai/unsloth-zoo/pull/1286: the dapo normalizer is not floored, so
+# a generation batch whose completions are all masked gives a NaN loss and NaN gradients.
+
+
+def unsloth_unfloored_dapo(per_token_loss: Any, step: MicroStep) -> Any:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _sum(per_token_loss, step) / (np.float64(_window_tokens(step)) / step.num_ranks)
+
+
+# ------------------------------------------- verl #2776: DAPO's per-prompt token mean
+# https://github.com/verl-project/verl/issues/2776: the DAPO recipe's token-mean normalizes
+# over the batch, "not equivalent to the group-level loss in the DAPO paper" (tokens of each
+# prompt averaged, then prompts). The fix needs per-group counts from every replica.
+
+
+def group_token_mean(per_token_loss: Any, step: MicroStep) -> Any:
+    num_groups = int(step.num_groups or 0)
+    local = np.zeros(num_groups)
+    for mask, groups in zip(step.window.masks, step.window.group_ids or (), strict=True):
+        np.add.at(local, np.asarray(groups), np.asarray(mask).sum(axis=-1))
+    per_group = np.asarray(step.all_reduce(local))  # N_g over the whole step
+    live = float(np.sum(per_group > 0))
+    weight = np.where(per_group > 0, 1.0 / (live * np.maximum(per_group, 1.0)), 0.0)
+    rows = weight[np.asarray(step.group_ids)]
+    return (per_token_loss * step.mask * rows[:, None]).sum() * step.num_ranks
+
+
+# ----------------------------------------------------------------------------- the corpus
+
+
+def _uniform_partial_window() -> Layout:
+    full = np.ones((2, 3))
+    return Layout([[full, full], [full, full]], accumulation_steps=4)
+
+
+def _empty_window() -> Layout:
+    return Layout([[np.zeros((2, 3)), np.zeros((1, 4))], [np.zeros((3, 2)), np.zeros((2, 2))]])
+
+
+def _tokens_of(layout: Layout) -> float:
+    return float(sum(np.sum(mask) for _, _, mask, _, _ in layout.pieces()))
+
+
+@functools.cache
+def published_bugs() -> tuple[PublishedBug, ...]:
+    """The corpus: every entry's buggy form fails its audit, its fixed form passes.
+
+    Example:
+        >>> from losskit.testing import published_bugs
+        >>> len(published_bugs()) >= 12
+        True
+    """
+    busy = random_layout(11, ranks=3, micro_steps=2, rows=(1, 4), length=(2, 7), empty=0.0)
+    sparse = random_layout(12, ranks=2, micro_steps=3, rows=(2, 4), length=(2, 6), empty=0.4)
+    single = random_layout(13, ranks=1, micro_steps=3, rows=(1, 3), length=(2, 6), empty=0.0)
+    packed = random_layout(
+        14, ranks=1, micro_steps=2, rows=(1, 3), length=(6, 9), packed=True, empty=0.0
+    )
+    deep = random_layout(15, ranks=2, micro_steps=4, rows=(1, 3), length=(2, 6), empty=0.0)
+    widths = random_layout(16, ranks=2, micro_steps=2, rows=(1, 3), length=(2, 6), empty=0.3)
+    grouped = random_layout(
+        17, ranks=3, micro_steps=2, rows=(1, 3), length=(2, 7), empty=0.1, num_groups=4
+    )
+    trl_rows = random_layout(18, ranks=2, micro_steps=2, rows=(3, 3), length=(3, 6), empty=0.4)
+    window = _tokens_of(busy)
+    generation = functools.partial(trl_dapo_generation, steps_per_generation=4)
+    return (
+        PublishedBug(
+            "trl-bnpo",
+            f"{_TRL}/trl/trainer/grpo_trainer.py#L3129",
+            "bnpo divides each micro-batch by its own token count, then by GA: a mean of "
+            "per-rank, per-micro-batch token means",
+            "token-mean",
+            busy,
+            trl_bnpo,
+            trl_dapo,
+        ),
+        PublishedBug(
+            "trl-dapo-generation-batch",
+            "https://github.com/huggingface/trl/issues/5619",
+            "dapo divides by the generation batch's tokens, which spans steps_per_generation=4 "
+            "micro-steps while the window has 2: 0.5x with equal windows",
+            "token-mean",
+            busy,
+            functools.partial(generation, other_windows=window, rescale=False),
+            trl_dapo,
+        ),
+        PublishedBug(
+            "trl-dapo-average-window",
+            "https://github.com/huggingface/trl/pull/6024",
+            "the #6024 fix divides by the average window's count (N_gen x GA / spg), not this "
+            "window's: off when the generation batch's windows differ",
+            "token-mean",
+            busy,
+            functools.partial(generation, other_windows=2 * window, rescale=True),
+            trl_dapo,
+        ),
+        PublishedBug(
+            "trl-async-grpo",
+            "https://github.com/huggingface/trl/issues/7206",
+            "AsyncGRPO normalizes each micro-step by its own token count and averages the "
+            "micro-steps: a mean of micro-step means",
+            "token-mean",
+            busy,
+            trl_async_grpo,
+            trl_dapo,
+        ),
+        PublishedBug(
+            "verl-legacy-actor",
+            "https://github.com/verl-project/verl/issues/5625",
+            "the legacy FSDP actor divides each micro-batch by its local token count and by "
+            "GA, with no global count",
+            "token-mean",
+            busy,
+            verl_legacy_actor,
+            _token_mean,
+        ),
+        PublishedBug(
+            "verl-micro-batch-fallback",
+            "https://github.com/verl-project/verl/issues/7321",
+            "without batch_num_tokens (dp = 1) each micro-batch is divided by its own count "
+            "and the micro-batches are summed",
+            "token-mean",
+            single,
+            verl_micro_batch_fallback,
+            _token_mean,
+        ),
+        PublishedBug(
+            "ms-swift-double-division",
+            "https://github.com/modelscope/ms-swift/issues/10117",
+            "the window-normalized dapo loss is divided again by GA in "
+            "Trainer.training_step: g / GA",
+            "token-mean",
+            busy,
+            ms_swift_double_division,
+            trl_dapo,
+        ),
+        PublishedBug(
+            "ms-swift-partial-window",
+            "https://github.com/modelscope/ms-swift/pull/10084",
+            "the last window has 2 of 4 micro-batches but the loss is divided by the "
+            "configured 4: half the gradient",
+            "token-mean",
+            _uniform_partial_window(),
+            ms_swift_configured_window,
+            ms_swift_current_window,
+        ),
+        PublishedBug(
+            "miles-masked-samples",
+            "https://github.com/radixark/miles/pull/2796",
+            "the token denominator sums max(n_i, 1), so every fully masked sample adds one token",
+            "token-mean",
+            dataclasses.replace(sparse, gradients="sum"),
+            miles_clamped_samples,
+            miles_active_tokens,
+        ),
+        PublishedBug(
+            "miles-fsdp-raw-sum",
+            "https://github.com/radixark/miles/pull/3231",
+            "the FSDP backend backpropagates raw token sums: N / dp_size times the token mean",
+            "token-mean",
+            busy,
+            miles_fsdp_raw_sum,
+            _token_mean,
+        ),
+        PublishedBug(
+            "nemo-rl-side-term",
+            "https://github.com/NVIDIA-NeMo/RL/pull/3791",
+            "the VAPO NLL side term is normalized by the micro-batch's correct tokens: "
+            "(micro-batches x ranks) times too heavy",
+            "token-mean",
+            deep,
+            nemo_rl_local_side_term,
+            _token_mean,
+        ),
+        PublishedBug(
+            "tunix-packed-rows",
+            "https://github.com/google/tunix/pull/1662",
+            "sequence-mean-token-mean on packed rows averages each row, as if it were one sequence",
+            "seq-mean-token-mean",
+            packed,
+            functools.partial(_tunix, segmented=False),
+            functools.partial(_tunix, segmented=True),
+        ),
+        PublishedBug(
+            "verl-configured-sequence-count",
+            f"{_VERL}/verl/trainer/ppo/core_algos.py#L1194",
+            "seq-mean-token-mean divides by the configured batch size, which counts the "
+            "fully masked sequences the numerator drops",
+            "seq-mean-token-mean",
+            sparse,
+            functools.partial(verl_seq_mean, configured=True),
+            functools.partial(verl_seq_mean, configured=False),
+        ),
+        PublishedBug(
+            "trl-grpo-masked-rows",
+            f"{_TRL}/trl/trainer/grpo_trainer.py#L3124",
+            "grpo averages over every row of a micro-batch, also the rows that "
+            "mask_truncated_completions masks out",
+            "seq-mean-token-mean",
+            trl_rows,
+            trl_grpo,
+            functools.partial(verl_seq_mean, configured=False),
+        ),
+        PublishedBug(
+            "verl-default-horizon",
+            "https://github.com/verl-project/verl/pull/4360",
+            "seq-mean-token-sum-norm divides by the micro-batch's padded width instead of a "
+            "constant L",
+            "seq-mean-token-sum-norm",
+            widths,
+            functools.partial(verl_sum_norm, horizon=None),
+            functools.partial(verl_sum_norm, horizon=8.0),
+            max_length=8.0,
+            count_empty=True,
+        ),
+        PublishedBug(
+            "unsloth-empty-batch",
+            "https://github.com/unslothai/unsloth-zoo/pull/1286",
+            "the dapo normalizer is not floored: a fully masked batch gives 0/0 = NaN",
+            "token-mean",
+            _empty_window(),
+            unsloth_unfloored_dapo,
+            trl_dapo,
+        ),
+        PublishedBug(
+            "verl-dapo-prompt-mean",
+            "https://github.com/verl-project/verl/issues/2776",
+            "DAPO's token-level loss averages each prompt's tokens, then the prompts; the "
+            "recipe's token-mean averages the whole batch",
+            "group-token-mean",
+            grouped,
+            _token_mean,
+            group_token_mean,
+        ),
+    )
