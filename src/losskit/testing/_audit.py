@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from losskit._errors import describe, invalid
+from losskit._state import DistributionContext, enter, get_context
 from losskit.aggregation._aliases import resolve
-from losskit.distribute._context import DistributionContext, enter, get_context
 from losskit.testing._layout import Layout
 from losskit.testing._oracle import check_target, target_weights
 from losskit.testing._threads import run_replicas

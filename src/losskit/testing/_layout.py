@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from losskit._errors import invalid
-from losskit.distribute._context import check_count, check_mode
+from losskit._state import check_count, check_mode
 
 __all__ = ["Layout", "random_layout"]
 
