@@ -153,17 +153,13 @@ def _active(caller: str) -> LossCollections:
 
 def _no_scope(caller: str, scope: object) -> None:
     """TensorFlow filters collections by graph name scope; eager losses have no names."""
-    if scope is not None:
-        raise ValueError(
-            invalid(
-                "scope",
-                "None (losskit's collections hold eager arrays, which have no graph name scope)",
-                scope,
-                hint=f"To read another collection, pass `{caller}(loss_collection=...)`."
-                if caller == "get_losses"
-                else "",
-            )
-        )
+    if scope is None:
+        return
+    hint = (
+        "To read another collection, pass `loss_collection=...`." if caller == "get_losses" else ""
+    )
+    expected = "None (losskit's collections hold eager arrays, which have no graph name scope)"
+    raise ValueError(invalid("scope", expected, scope, hint=hint))
 
 
 def add_loss(loss: Any, loss_collection: str | None = LOSSES) -> Any:

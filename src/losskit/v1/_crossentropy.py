@@ -129,9 +129,7 @@ def softmax_cross_entropy(
     smoothing = check_unit("label_smoothing", label_smoothing)
     check_present(onehot_labels=onehot_labels, logits=logits)
     xp = ns.namespace(logits, onehot_labels, names=("logits", "onehot_labels"))
-    scores, dtype = logits_array(xp, logits)
-    if scores.ndim == 0:
-        raise ValueError(invalid("logits", "an array with a class axis (rank >= 1)", logits))
+    scores, dtype = logits_array(xp, logits, classes=True)
     labels = same_shape_labels(xp, onehot_labels, scores, "onehot_labels")
     if smoothing > 0:
         labels = labels * (1.0 - smoothing) + smoothing / scores.shape[-1]
@@ -184,7 +182,7 @@ def sparse_softmax_cross_entropy(
     del scope
     check_present(labels=labels, logits=logits)
     xp = ns.namespace(logits, labels, names=("logits", "labels"))
-    scores, dtype = logits_array(xp, logits)
+    scores, dtype = logits_array(xp, logits, classes=True)
     classes = ns.as_array(xp, labels, name="labels", like=scores)
     if not ns.is_integral(xp, classes.dtype):
         raise TypeError(invalid("labels", "an array of integer class indices", labels))
@@ -203,7 +201,7 @@ def _squeeze_labels(xp: ns.Namespace, labels: Any, logits: Any) -> tuple[Any, An
         labels = xp.squeeze(labels, axis=-1)
     elif logits.ndim == labels.ndim + 2 and logits.shape[-1] == 1:
         logits = xp.squeeze(logits, axis=-1)
-    if logits.ndim == 0 or shape_of(labels) != shape_of(logits)[:-1]:
+    if shape_of(labels) != shape_of(logits)[:-1]:
         raise ValueError(
             f"Invalid `labels`: expected the shape of `logits` {shape_of(logits)} without its "
             f"class axis (or with it of size 1), received shape {shape_of(labels)}."
@@ -227,9 +225,9 @@ def _check_label_values(xp: ns.Namespace, labels: Any, classes: int) -> None:
     """Host (NumPy) labels are checked for free; reading any other array would sync."""
     if not ns.is_numpy_namespace(xp) or labels.size == 0:
         return
-    low, high = labels.min(), labels.max()
+    low, high = int(labels.min()), int(labels.max())
     if low < 0 or high >= classes:
-        bad = low if low < 0 else high
         raise ValueError(
-            invalid("labels", f"class indices in [0, {classes})", bad, hint="(one of the labels)")
+            f"Invalid `labels`: expected class indices in [0, {classes}), received a label "
+            f"{low if low < 0 else high}."
         )

@@ -78,16 +78,19 @@ def dense_pair(
     return xp, ns.astype(xp, true, dtype), ns.astype(xp, pred, dtype), result_dtype
 
 
-def logits_array(xp: ns.Namespace, logits: Any) -> tuple[Any, Any]:
+def logits_array(xp: ns.Namespace, logits: Any, *, classes: bool = False) -> tuple[Any, Any]:
     """``(logits in their accumulation dtype, result dtype)``: a real floating array, as
-    TensorFlow's crossentropy kernels require.
+    TensorFlow's crossentropy kernels require; with ``classes``, of rank >= 1.
 
     Raises:
         TypeError: integer, bool, complex or non-numeric ``logits``.
+        ValueError: 0-d ``logits`` where ``classes`` are required.
     """
     array = ns.as_array(xp, logits, name="logits")
     if not ns.is_real_floating(xp, array.dtype):
         raise TypeError(invalid("logits", "an array of real floating dtype", logits))
+    if classes and array.ndim == 0:
+        raise ValueError(invalid("logits", "an array with a class axis (rank >= 1)", logits))
     result_dtype, dtype = ns.loss_dtypes(xp, array, name="logits")
     return ns.astype(xp, array, dtype), result_dtype
 

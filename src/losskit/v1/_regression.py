@@ -255,9 +255,11 @@ def cosine_distance(
     del scope
     axes = _cosine_axes(axis, dim)
     xp, true, pred, dtype = dense_pair(labels, predictions)
-    normalized = tuple(sorted({normalize_axis(a, max(pred.ndim, 1)) for a in axes}))
-    if len(normalized) != len(axes) or pred.ndim == 0:
-        raise ValueError(invalid("axis", f"distinct axes of the inputs' {pred.ndim} axes", axis))
+    if pred.ndim == 0:
+        raise ValueError(invalid("predictions", "an array with an axis (rank >= 1)", predictions))
+    normalized = tuple(sorted({normalize_axis(a, pred.ndim) for a in axes}))
+    if len(normalized) != len(axes):
+        raise ValueError(invalid("axis", "distinct axes", axis))
     losses = 1.0 - xp.sum(pred * true, axis=normalized, keepdims=True)
     return reduce_and_record(losses, weights, loss_collection, reduction, dtype)
 
