@@ -6,7 +6,6 @@ reductions, in float64. Live TensorFlow is the oracle of ``tests/conformance/tes
 
 from __future__ import annotations
 
-import itertools
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -20,80 +19,15 @@ import losskit
 from losskit import v1
 from losskit.distribute import replica_context
 from tests._helpers import TOLERANCE, Backend, assert_close
+from tests._v1_formulas import logsumexp as _logsumexp
+from tests._v1_formulas import pairwise_by_pairs as _pairwise_by_pairs
+from tests._v1_formulas import reduce as _reduce
+from tests._v1_formulas import terms as _terms
 
 R = v1.Reduction
 REDUCTIONS = (R.NONE, R.SUM, R.SUM_OVER_BATCH_SIZE, R.MEAN, R.SUM_BY_NONZERO_WEIGHTS)
 B, C = 4, 3
 RNG = np.random.default_rng(20240611)
-
-
-# ----------------------------------------------------------------------------- oracles
-
-
-def _logsumexp(z: np.ndarray) -> np.ndarray:
-    top = z.max(axis=-1, keepdims=True)
-    return (top + np.log(np.exp(z - top).sum(axis=-1, keepdims=True)))[..., 0]
-
-
-def _terms(name: str, labels: np.ndarray, preds: np.ndarray, **options: Any) -> np.ndarray:
-    """Per-element float64 losses of TF1's formulas (the docstrings of losses_impl.py)."""
-    labels, preds = labels.astype(np.float64), preds.astype(np.float64)
-    error = preds - labels if labels.shape == preds.shape else None
-    if name == "absolute_difference":
-        return np.abs(error)
-    if name == "mean_squared_error":
-        return error**2
-    if name == "huber_loss":
-        delta = options.get("delta", 1.0)
-        size = np.abs(error)
-        return np.where(size <= delta, 0.5 * error**2, 0.5 * delta**2 + delta * (size - delta))
-    if name == "log_loss":
-        eps = options.get("epsilon", 1e-7)
-        return -labels * np.log(preds + eps) - (1 - labels) * np.log(1 - preds + eps)
-    if name == "hinge_loss":
-        return np.maximum(0.0, 1 - (2 * labels - 1) * preds)
-    if name == "cosine_distance":
-        return 1 - (preds * labels).sum(axis=options["axis"], keepdims=True)
-    if name == "sigmoid_cross_entropy":
-        s = options.get("label_smoothing", 0)
-        z, y = preds, labels * (1 - s) + 0.5 * s
-        return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
-    if name == "softmax_cross_entropy":
-        s = options.get("label_smoothing", 0)
-        y = labels * (1 - s) + s / labels.shape[-1]
-        return -(y * (preds - _logsumexp(preds)[..., None])).sum(axis=-1)
-    if name == "sparse_softmax_cross_entropy":
-        chosen = np.take_along_axis(preds, labels.astype(np.int64)[..., None], axis=-1)[..., 0]
-        return _logsumexp(preds) - chosen
-    raise AssertionError(name)
-
-
-def _reduce(terms: np.ndarray, weights: Any, reduction: str) -> np.ndarray:
-    """TF1's reductions of ``terms * weights`` in float64 (div_no_nan: 0 for 0 / 0)."""
-    w = np.broadcast_to(np.asarray(weights, np.float64), terms.shape)
-    total = (terms * w).sum()
-    denominator = {
-        R.NONE: None,
-        R.SUM: 1.0,
-        R.SUM_OVER_BATCH_SIZE: float(terms.size),
-        R.MEAN: w.sum(),
-        R.SUM_BY_NONZERO_WEIGHTS: float(np.count_nonzero(w)),
-    }[reduction]
-    if denominator is None:
-        return terms * w
-    return np.asarray(0.0 if denominator == 0 else total / denominator)
-
-
-def _pairwise_by_pairs(labels: np.ndarray, preds: np.ndarray, weights: np.ndarray) -> float:
-    """The documented definition, pair by pair: per example, the mean over pairs i < j of
-    ((p_i - y_i) - (p_j - y_j))^2, times the example's weight (per-example weights)."""
-    total = 0.0
-    for b in range(labels.shape[0]):
-        d = (preds[b] - labels[b]).astype(np.float64).ravel()
-        pairs = list(itertools.combinations(range(d.size), 2))
-        if pairs and weights[b] != 0:
-            total += weights[b] * sum((d[i] - d[j]) ** 2 for i, j in pairs) / len(pairs)
-    return total
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -552,3 +486,32 @@ def test_sigmoid_smoothing_is_the_smoothed_labels(
         rtol=1e-12,
         atol=1e-12,
     )
+
+
+def test_labels_out_of_range_never_give_another_class_loss(xp: Backend) -> None:
+    """Deviation `sparse-label-values`: NumPy labels are checked (ValueError); elsewhere the
+    values are not read, and an invalid label gives NaN (never the loss of the class a
+    negative index wraps around to) or the library raises (PyTorch)."""
+    logits = xp.asarray([[0.1, -0.2, 0.0], [1.0, 2.0, 3.0]])
+    for bad in (3, -1):
+        labels = xp.asarray([0, bad], "int64")
+
+        def loss(t: Any, z: Any) -> Any:
+            return v1.sparse_softmax_cross_entropy(t, z, reduction=R.NONE)
+
+        if xp.name == "numpy":
+            with pytest.raises(ValueError, match=r"expected class indices in \[0, 3\)"):
+                loss(labels, logits)
+            continue
+        if xp.name == "torch":
+            with pytest.raises(IndexError, match=r"out of bounds"):
+                loss(labels, logits)
+            continue
+        try:
+            values = xp.numpy(xp.run(loss, labels, logits))
+        except IndexError:  # array-api-strict refuses an index past the end
+            assert (xp.name, bad) == ("array_api_strict", 3)
+            continue
+        assert np.isnan(values[1])
+        expected = _terms("sparse_softmax_cross_entropy", np.array([0]), xp.numpy(logits)[:1])
+        assert_close(values[0], expected[0])

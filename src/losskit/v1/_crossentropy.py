@@ -157,7 +157,8 @@ def sparse_softmax_cross_entropy(
     Args:
         labels: integer class indices in ``[0, classes)``, of the shape of ``logits``
             without its last axis. NumPy labels outside the range raise; on other libraries
-            their loss is undefined (checking would need a device sync).
+            (whose values are not read: that would be a device sync) their loss is NaN, as
+            on TensorFlow's GPU kernel, or the library raises (PyTorch).
         logits: real floating logits ``[d0, ..., classes]``.
         weights: a scalar, or an array of the labels' rank (or one more, with a trailing 1)
             whose every dimension is 1 or equal to the labels'.
@@ -189,8 +190,13 @@ def sparse_softmax_cross_entropy(
     classes, scores = _squeeze_labels(xp, classes, scores)
     if weights is not None and not ns.is_python_number(weights):
         weights = _squeeze_weights(xp, ns.as_array(xp, weights, name="weights"), classes)
-    _check_label_values(xp, classes, scores.shape[-1])
+    count = scores.shape[-1]
+    _check_label_values(xp, classes, count)
     losses = _sparse_terms(xp, scores, xp.astype(classes, index_dtype(xp, scores)))
+    # a label outside [0, classes) that reached here (not NumPy) gets a NaN loss, as on
+    # TensorFlow's GPU kernel, instead of another class's loss (JAX wraps negative indices)
+    valid = (classes >= 0) & (classes < count)
+    losses = xp.where(valid, losses, xp.full_like(losses, float("nan")))
     return reduce_and_record(losses, weights, loss_collection, reduction, dtype)
 
 
