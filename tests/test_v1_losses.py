@@ -515,3 +515,20 @@ def test_labels_out_of_range_never_give_another_class_loss(xp: Backend) -> None:
         assert np.isnan(values[1])
         expected = _terms("sparse_softmax_cross_entropy", np.array([0]), xp.numpy(logits)[:1])
         assert_close(values[0], expected[0])
+
+
+@pytest.mark.parametrize("name", [*FUNCTIONS, "mean_pairwise_squared_error"])
+def test_framework_weights_with_numpy_inputs(name: str) -> None:
+    """The weights choose the library too: NumPy labels and predictions with PyTorch weights
+    give a PyTorch loss whose gradient reaches the weights (sparse softmax crossentropy and
+    mean pairwise squared error used to refuse such weights)."""
+    import torch
+
+    labels, preds, options, weights = _inputs(name)
+    leaf = torch.tensor(weights, requires_grad=True)
+    loss = getattr(v1, name)(labels, preds, weights=leaf, **options)
+    assert isinstance(loss, torch.Tensor)
+    loss.backward()
+    assert leaf.grad is not None
+    expected = getattr(v1, name)(labels, preds, weights=weights, **options)
+    assert_close(loss.detach(), expected, rtol=1e-12)

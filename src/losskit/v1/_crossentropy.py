@@ -79,7 +79,8 @@ def sigmoid_cross_entropy(
     del scope
     smoothing = check_unit("label_smoothing", label_smoothing)
     check_present(multi_class_labels=multi_class_labels, logits=logits)
-    xp = ns.namespace(logits, multi_class_labels, names=("logits", "multi_class_labels"))
+    names = ("logits", "multi_class_labels", "weights")
+    xp = ns.namespace(logits, multi_class_labels, weights, names=names)
     scores, dtype = logits_array(xp, logits)
     labels = same_shape_labels(xp, multi_class_labels, scores, "multi_class_labels")
     if smoothing > 0:
@@ -128,7 +129,7 @@ def softmax_cross_entropy(
     del scope
     smoothing = check_unit("label_smoothing", label_smoothing)
     check_present(onehot_labels=onehot_labels, logits=logits)
-    xp = ns.namespace(logits, onehot_labels, names=("logits", "onehot_labels"))
+    xp = ns.namespace(logits, onehot_labels, weights, names=("logits", "onehot_labels", "weights"))
     scores, dtype = logits_array(xp, logits, classes=True)
     labels = same_shape_labels(xp, onehot_labels, scores, "onehot_labels")
     if smoothing > 0:
@@ -182,14 +183,15 @@ def sparse_softmax_cross_entropy(
     """
     del scope
     check_present(labels=labels, logits=logits)
-    xp = ns.namespace(logits, labels, names=("logits", "labels"))
+    xp = ns.namespace(logits, labels, weights, names=("logits", "labels", "weights"))
     scores, dtype = logits_array(xp, logits, classes=True)
     classes = ns.as_array(xp, labels, name="labels", like=scores)
     if not ns.is_integral(xp, classes.dtype):
         raise TypeError(invalid("labels", "an array of integer class indices", labels))
     classes, scores = _squeeze_labels(xp, classes, scores)
     if weights is not None and not ns.is_python_number(weights):
-        weights = _squeeze_weights(xp, ns.as_array(xp, weights, name="weights"), classes)
+        weights = ns.as_array(xp, weights, name="weights", like=scores)
+        weights = _squeeze_weights(xp, weights, classes)
     count = scores.shape[-1]
     _check_label_values(xp, classes, count)
     losses = _sparse_terms(xp, scores, xp.astype(classes, index_dtype(xp, scores)))

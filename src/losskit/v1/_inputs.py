@@ -58,10 +58,15 @@ def _same_shape(labels: Any, other: Any, names: tuple[str, str]) -> None:
 
 
 def dense_pair(
-    labels: Any, predictions: Any, *, names: tuple[str, str] = ("labels", "predictions")
+    labels: Any,
+    predictions: Any,
+    weights: Any,
+    *,
+    names: tuple[str, str] = ("labels", "predictions"),
 ) -> tuple[ns.Namespace, Any, Any, Any]:
     """``(xp, labels, predictions, result dtype)`` with both arrays in the accumulation dtype
     of ``predictions`` (float32 for float16/bfloat16; the ``truediv`` table for integers).
+    The namespace is that of the framework arrays among the inputs and ``weights``.
 
     Raises:
         ValueError: None inputs, or shapes that differ.
@@ -69,7 +74,7 @@ def dense_pair(
             ``labels``; arrays of two libraries.
     """
     check_present(**dict(zip(names, (labels, predictions), strict=True)))
-    xp = ns.namespace(predictions, labels, names=names[::-1])
+    xp = ns.namespace(predictions, labels, weights, names=(*names[::-1], "weights"))
     pred = ns.as_array(xp, predictions, name=names[1])
     result_dtype, dtype = ns.loss_dtypes(xp, pred, name=names[1])
     true = ns.as_array(xp, labels, name=names[0], like=pred)

@@ -68,7 +68,7 @@ def mean_pairwise_squared_error(
         1.333333
     """
     del scope
-    xp, true, pred, dtype = dense_pair(labels, predictions)
+    xp, true, pred, dtype = dense_pair(labels, predictions, weights)
     if pred.ndim == 0:
         raise ValueError(invalid("predictions", "an array with a batch axis (rank >= 1)", pred))
     check_weights(weights)

@@ -80,7 +80,7 @@ def absolute_difference(
         2.0
     """
     del scope
-    xp, true, pred, dtype = dense_pair(labels, predictions)
+    xp, true, pred, dtype = dense_pair(labels, predictions, weights)
     losses = magnitude(xp, pred - true)
     return reduce_and_record(losses, weights, loss_collection, reduction, dtype)
 
@@ -110,7 +110,7 @@ def mean_squared_error(
         0.6666666666666666
     """
     del scope
-    _, true, pred, dtype = dense_pair(labels, predictions)
+    _, true, pred, dtype = dense_pair(labels, predictions, weights)
     error = pred - true
     return reduce_and_record(error * error, weights, loss_collection, reduction, dtype)
 
@@ -148,7 +148,7 @@ def huber_loss(
     """
     del scope
     delta = check_non_negative("delta", delta)
-    xp, true, pred, dtype = dense_pair(labels, predictions)
+    xp, true, pred, dtype = dense_pair(labels, predictions, weights)
     size = magnitude(xp, pred - true)
     quadratic = xp.clip(size, None, delta)
     losses = 0.5 * quadratic * quadratic + delta * (size - quadratic)
@@ -183,7 +183,7 @@ def log_loss(
     """
     del scope
     epsilon = check_non_negative("epsilon", epsilon)
-    xp, true, pred, dtype = dense_pair(labels, predictions)
+    xp, true, pred, dtype = dense_pair(labels, predictions, weights)
     losses = -true * xp.log(pred + epsilon) - (1.0 - true) * xp.log(1.0 - pred + epsilon)
     return reduce_and_record(losses, weights, loss_collection, reduction, dtype)
 
@@ -210,7 +210,7 @@ def hinge_loss(
         0.175
     """
     del scope
-    xp, true, score, dtype = dense_pair(labels, logits, names=("labels", "logits"))
+    xp, true, score, dtype = dense_pair(labels, logits, weights, names=("labels", "logits"))
     margin = 1.0 - (2.0 * true - 1.0) * score
     losses = xp.where(margin > 0, margin, xp.zeros_like(margin))  # gradient 0 at 0, as TF
     return reduce_and_record(losses, weights, loss_collection, reduction, dtype)
@@ -254,7 +254,7 @@ def cosine_distance(
     """
     del scope
     axes = _cosine_axes(axis, dim)
-    xp, true, pred, dtype = dense_pair(labels, predictions)
+    xp, true, pred, dtype = dense_pair(labels, predictions, weights)
     if pred.ndim == 0:
         raise ValueError(invalid("predictions", "an array with an axis (rank >= 1)", predictions))
     normalized = tuple(sorted({normalize_axis(a, pred.ndim) for a in axes}))
