@@ -67,14 +67,16 @@ def test_torch_compile_with_a_tensor_global_batch_size() -> None:
 
 
 def test_torch_compile_records_into_collections() -> None:
-    def collected(x):
+    def collected(x, labels):
         with v1.collect_losses():
             v1.compute_weighted_loss(x, reduction=v1.Reduction.SUM)
             v1.mean_squared_error(x, 3 * x, reduction=v1.Reduction.SUM)
+            v1.sparse_softmax_cross_entropy(labels, x[None], reduction=v1.Reduction.SUM)
             return v1.get_total_loss()
 
     compiled = torch.compile(collected, fullgraph=True)
-    assert float(compiled(torch.ones(3))) == 3.0 + 3 * 4.0
+    # 3 + 3 * 2**2 + log(3) (uniform logits over 3 classes)
+    assert_close(compiled(torch.ones(3), torch.tensor([1])), 15.0 + np.log(3.0), rtol=1e-6)
 
 
 def test_jax_jit_with_contexts_and_traced_batch_size() -> None:

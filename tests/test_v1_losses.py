@@ -373,21 +373,6 @@ def test_zero_weights_give_finite_gradients(xp: Backend) -> None:
         assert_close(grad, np.zeros((2, 4)))
 
 
-def test_torch_compile_full_graph() -> None:
-    import torch
-
-    compiled = torch.compile(
-        lambda t, z, w: v1.sparse_softmax_cross_entropy(t, z, w) + v1.huber_loss(z, 2 * z),
-        fullgraph=True,
-    )
-    labels, logits = torch.tensor([0, 2]), torch.tensor([[1.0, 2.0, 3.0], [0.5, 0.0, -1.0]])
-    weights = torch.tensor([[1.0], [0.0]])
-    eager = v1.sparse_softmax_cross_entropy(labels, logits, weights) + v1.huber_loss(
-        logits, 2 * logits
-    )
-    assert_close(compiled(labels, logits, weights), eager, rtol=1e-6)
-
-
 # ----------------------------------------------------------------------------- recording
 
 
