@@ -517,3 +517,14 @@ def test_framework_weights_with_numpy_inputs(name: str) -> None:
     assert leaf.grad is not None
     expected = getattr(v1, name)(labels, preds, weights=weights, **options)
     assert_close(loss.detach(), expected, rtol=1e-12)
+
+
+def test_v1_members_work_where_losskit_reductions_do() -> None:
+    """TF1 code passes ``tf.compat.v1.losses.Reduction`` members to TF2 APIs too: a v1
+    member is its TF1 string, which every losskit ``reduction=`` reads with TF1's meaning."""
+    losses, weights = np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 3.0])
+    for member in R:
+        expected = _reduce(losses, weights, member.value)
+        assert_close(losskit.compute_weighted_loss(losses, weights, reduction=member), expected)
+    mse = losskit.losses.MeanSquaredError(reduction=R.MEAN)
+    assert_close(mse(np.zeros((3, 1)), losses[:, None], sample_weight=weights), (1 + 48) / 4)
