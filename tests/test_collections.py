@@ -1,4 +1,7 @@
-"""Loss collections: recorded only inside collect_losses(), per block, per thread."""
+"""losskit.v1's loss collections: recorded only inside collect_losses(), per block, per thread.
+
+(The deprecated top-level names, ``losskit.add_loss`` and the rest, are tested in
+test_deprecations.py.)"""
 
 from __future__ import annotations
 
@@ -7,10 +10,11 @@ import threading
 import numpy as np
 import pytest
 
-import losskit
-from losskit import (
+from losskit import v1
+from losskit.v1 import (
     LOSSES,
     REGULARIZATION_LOSSES,
+    Reduction,
     add_loss,
     clear_losses,
     collect_losses,
@@ -30,7 +34,7 @@ def test_nothing_is_recorded_outside_a_block() -> None:
 
 def test_compute_weighted_loss_records_in_its_collection(xp: Backend) -> None:
     with collect_losses() as store:
-        first = compute_weighted_loss(xp.asarray([1.0, 3.0]), reduction="sum")
+        first = compute_weighted_loss(xp.asarray([1.0, 3.0]), reduction=Reduction.SUM)
         second = compute_weighted_loss(xp.asarray([2.0]), loss_collection="aux")
         compute_weighted_loss(xp.asarray([5.0]), loss_collection=None)
     assert store.get() == [first]
@@ -46,7 +50,7 @@ def test_total_sums_non_scalar_entries_and_keeps_gradients(xp: Backend) -> None:
 
     def step(losses):
         with collect_losses():
-            compute_weighted_loss(losses, reduction="none")
+            compute_weighted_loss(losses, reduction=Reduction.NONE)
             add_loss(losses[0] * 2, REGULARIZATION_LOSSES)
             return get_total_loss()
 
@@ -139,4 +143,4 @@ def test_repr_counts() -> None:
         add_loss(1.0)
         add_loss(2.0, "aux")
     assert repr(store) == "LossCollections({'losses': 1, 'aux': 1})"
-    assert losskit.LossCollections is type(store)
+    assert v1.LossCollections is type(store)

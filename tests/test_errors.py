@@ -345,14 +345,14 @@ BAD_INPUTS = [
     # -------------------------------------------------------------- collections
     (
         "collections-outside",
-        lambda: losskit.get_losses(),
+        lambda: losskit.v1.get_losses(),
         RuntimeError,
         r"^`get_losses` needs an active loss collection: wrap the training step in "
-        r"`with losskit.collect_losses\(\) as losses:`\.$",
+        r"`with losskit.v1.collect_losses\(\) as losses:`\.$",
     ),
     (
         "collections-name",
-        lambda: losskit.LossCollections().add(1.0, ""),
+        lambda: losskit.v1.LossCollections().add(1.0, ""),
         TypeError,
         r"^Invalid `collection`: expected a non-empty string, received ''\.$",
     ),

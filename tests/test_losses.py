@@ -873,7 +873,7 @@ def test_sum_follows_the_engines_gradient_combination(gradients: str) -> None:
     loss = L.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
     with losskit.distribute.replica_context(2, gradients=gradients):
         got = loss(y_true, y_pred)
-        expected = losskit.compute_weighted_loss(per_example, reduction="sum", loss_collection=None)
+        expected = losskit.compute_weighted_loss(per_example, reduction="sum")
     assert_close(got, expected, rtol=1e-12)
 
 

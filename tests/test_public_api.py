@@ -20,26 +20,44 @@ import losskit.serialization
 import losskit.testing
 import losskit.torch
 import losskit.typing
+import losskit.v1
 
 API = {
     "losskit": [
-        "LOSSES",
-        "REGULARIZATION_LOSSES",
-        "LossCollections",
         "Reduction",
-        "add_loss",
-        "clear_losses",
-        "collect_losses",
         "compute_average_loss",
         "compute_weighted_loss",
         "distribute",
-        "get_losses",
-        "get_total_loss",
         "losses",
         "register_serializable",
         "regularizers",
         "scale_regularization_loss",
         "serialization",
+        "v1",
+    ],
+    "losskit.v1": [
+        "LOSSES",
+        "REGULARIZATION_LOSSES",
+        "LossCollections",
+        "Reduction",
+        "absolute_difference",
+        "add_loss",
+        "clear_losses",
+        "collect_losses",
+        "compute_weighted_loss",
+        "cosine_distance",
+        "get_losses",
+        "get_regularization_loss",
+        "get_regularization_losses",
+        "get_total_loss",
+        "hinge_loss",
+        "huber_loss",
+        "log_loss",
+        "mean_pairwise_squared_error",
+        "mean_squared_error",
+        "sigmoid_cross_entropy",
+        "softmax_cross_entropy",
+        "sparse_softmax_cross_entropy",
     ],
     "losskit.distribute": [
         "DistributionContext",
@@ -167,6 +185,7 @@ MODULES = {
     "losskit.jax": losskit.jax,
     "losskit.testing": losskit.testing,
     "losskit.typing": losskit.typing,
+    "losskit.v1": losskit.v1,
 }
 
 

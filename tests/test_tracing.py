@@ -10,11 +10,10 @@ import pytest
 import torch
 
 from losskit import (
-    collect_losses,
     compute_average_loss,
     compute_weighted_loss,
-    get_total_loss,
     scale_regularization_loss,
+    v1,
 )
 from losskit.distribute import replica_context
 from tests._helpers import assert_close
@@ -68,14 +67,16 @@ def test_torch_compile_with_a_tensor_global_batch_size() -> None:
 
 
 def test_torch_compile_records_into_collections() -> None:
-    def collected(x):
-        with collect_losses():
-            compute_weighted_loss(x, reduction="sum")
-            compute_weighted_loss(2 * x, reduction="sum")
-            return get_total_loss()
+    def collected(x, labels):
+        with v1.collect_losses():
+            v1.compute_weighted_loss(x, reduction=v1.Reduction.SUM)
+            v1.mean_squared_error(x, 3 * x, reduction=v1.Reduction.SUM)
+            v1.sparse_softmax_cross_entropy(labels, x[None], reduction=v1.Reduction.SUM)
+            return v1.get_total_loss()
 
     compiled = torch.compile(collected, fullgraph=True)
-    assert float(compiled(torch.ones(3))) == 9.0
+    # 3 + 3 * 2**2 + log(3) (uniform logits over 3 classes)
+    assert_close(compiled(torch.ones(3), torch.tensor([1])), 15.0 + np.log(3.0), rtol=1e-6)
 
 
 def test_jax_jit_with_contexts_and_traced_batch_size() -> None:

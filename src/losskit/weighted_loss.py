@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 from losskit import _namespace as ns
 from losskit._kernels.sums import broadcast_factor, divide_no_nan, size, weighted_total
 from losskit._shapes import check_same_rank_weights
 from losskit._state import step_split
-from losskit.loss_collections import LOSSES, record
 from losskit.reduction import Reduction, ReductionLike, resolve
 
-__all__ = ["compute_weighted_loss"]
+__all__ = ["compute_weighted_loss", "weighted"]
+
+_NOT_GIVEN: object = object()
 
 
 def compute_weighted_loss(
@@ -19,7 +22,7 @@ def compute_weighted_loss(
     weights: Any = 1.0,
     *,
     reduction: ReductionLike = Reduction.SUM_BY_NONZERO_WEIGHTS,
-    loss_collection: str | None = LOSSES,
+    loss_collection: object = _NOT_GIVEN,
 ) -> Any:
     r"""Computes the weighted loss (``tf.compat.v1.losses.compute_weighted_loss``).
 
@@ -47,8 +50,11 @@ def compute_weighted_loss(
         weights: a scalar, or an array of the same rank as ``losses`` whose every dimension
             is 1 or equal to the losses' (per-example weights have shape ``[batch, 1, ...]``).
         reduction: a :class:`losskit.Reduction` or any key it accepts.
-        loss_collection: inside :func:`losskit.collect_losses`, the collection the result
-            is added to; ``None`` adds it nowhere. Outside it, nothing is recorded.
+        loss_collection: deprecated. Recording into TensorFlow 1's loss collections is
+            :func:`losskit.v1.compute_weighted_loss`'s; for one release, inside an active
+            (deprecated) ``losskit.collect_losses()`` block, this function still records
+            its result into ``loss_collection`` (``"losses"`` by default, nowhere for
+            None), with a ``DeprecationWarning``. Outside a block it records nothing.
 
     Returns:
         The weighted loss in the namespace, device and floating dtype of ``losses``: the
@@ -72,6 +78,23 @@ def compute_weighted_loss(
         >>> compute_weighted_loss(losses, weights, reduction="none")
         array([1., 0., 6., 0.])
     """
+    loss = weighted(losses, weights, reduction=reduction)
+    given = loss_collection is not _NOT_GIVEN
+    collection = loss_collection if given else "losses"
+    if not (LEGACY_RECORDER and LEGACY_RECORDER[0](loss, collection)) and given:
+        _warn_loss_collection(loss_collection)
+    return loss
+
+
+LEGACY_RECORDER: list[Callable[[Any, Any], bool]] = []
+"""Filled by :mod:`losskit.v1` when it is imported: keeps the deprecated recording of this
+function into an active ``collect_losses()`` block (with a warning) for one release. The
+arithmetic itself (:func:`weighted`) reads no collection."""
+
+
+def weighted(losses: Any, weights: Any = 1.0, *, reduction: ReductionLike) -> Any:
+    """:func:`compute_weighted_loss`'s arithmetic: no recording (the loss classes and
+    :mod:`losskit.v1` call this)."""
     xp = ns.namespace(losses, weights, names=("losses", "weights"))
     replicas, steps, scale = step_split()
     member = resolve(reduction, num_replicas=replicas, accumulation_steps=steps)
@@ -87,10 +110,21 @@ def compute_weighted_loss(
         loss = _array_weighted(xp, values, ns.astype(xp, weight, dtype), member)
     if scale != 1 and member is Reduction.SUM:
         loss = loss * scale  # undo the engine's mean over replicas or micro-steps
-    loss = ns.finish(xp, loss, result_dtype)
-    if loss_collection:
-        record(loss, loss_collection)
-    return loss
+    return ns.finish(xp, loss, result_dtype)
+
+
+def _warn_loss_collection(loss_collection: object) -> None:
+    recorded = (
+        "" if loss_collection is None else f" (the loss is not recorded in {loss_collection!r})"
+    )
+    warnings.warn(
+        "`loss_collection` of `losskit.compute_weighted_loss` is deprecated and ignored: the "
+        f"function computes only{recorded}. To record into TensorFlow 1 loss collections, "
+        "call `losskit.v1.compute_weighted_loss(..., loss_collection=...)` inside "
+        "`losskit.v1.collect_losses()`.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def _scalar_weighted(xp: ns.Namespace, values: Any, weight: float, member: Reduction) -> Any:

@@ -129,9 +129,10 @@ def _call(case: Case) -> Callable[..., Any]:
         if "weights" in inputs:
             args.append(inputs["weights"])
         if case.api == "collections":
-            with losskit.collect_losses() as collected:
-                losskit.compute_weighted_loss(*args, reduction=case.reduction)
-            return len(collected.get(losskit.LOSSES))
+            member = losskit.Reduction.validate(case.reduction)
+            with losskit.v1.collect_losses() as collected:
+                losskit.v1.compute_weighted_loss(*args, reduction=member)
+            return len(collected.get(losskit.v1.LOSSES))
         return losskit.compute_weighted_loss(*args, reduction=case.reduction)
 
     def in_context(**inputs: Any) -> Any:

@@ -238,6 +238,7 @@ PREDICATES: dict[str, Callable[[Case], bool]] = {
 
 _KERAS = "tests/conformance/test_keras_regularizers.py"
 _KERAS_LAYERS = "tests/conformance/test_keras_layers.py"
+_V1 = "tests/conformance/test_v1_losses.py"
 EXERCISED_BY: dict[str, str] = {
     "regularizer-exact-factors": _KERAS,
     "regularizer-factor-validation": _KERAS,
@@ -251,6 +252,10 @@ EXERCISED_BY: dict[str, str] = {
     "non-trainable-weights": _KERAS_LAYERS,
     "torch-kernel-layout": _KERAS_LAYERS,
     "activity-scalar-output": _KERAS_LAYERS,
+    "v1-float32-inputs": _V1,
+    "v1-pairwise-scalar-weight": _V1,
+    "v1-option-checks": _V1,
+    "sparse-label-values": _V1,
 }
 """Rows about other APIs than the three functions: the module that shows each difference
 against the real package (it must name the id)."""

@@ -17,7 +17,7 @@ from losskit._errors import invalid
 from losskit._kernels.sums import divide_no_nan, size
 from losskit._shapes import check_broadcasts_to, fix_weight_rank
 from losskit.reduction import Reduction, ReductionLike
-from losskit.weighted_loss import compute_weighted_loss
+from losskit.weighted_loss import weighted
 
 __all__ = [
     "SAMPLE_WEIGHT_RANKS",
@@ -149,7 +149,7 @@ def reduce_losses(
     if not isinstance(weights, float) and 0 < weights.ndim < values.ndim:
         # compute_weighted_loss takes weights of the losses' rank: add the broadcast axes
         weights = xp.reshape(weights, (1,) * (values.ndim - weights.ndim) + tuple(weights.shape))
-    loss = compute_weighted_loss(values, weights, reduction=reduction, loss_collection=None)
+    loss = weighted(values, weights, reduction=reduction)
     return ns.finish(xp, loss, loss.dtype if result_dtype is None else result_dtype)
 
 

@@ -1,0 +1,1 @@
+"""The peers' own test suites, translated to losskit: one module per upstream file."""
