@@ -135,13 +135,6 @@ def _namespace_of_all(values: Sequence[Any], names: Sequence[str]) -> Namespace:
     return _NUMPY if chosen is None else chosen
 
 
-def is_array_of(xp: Namespace, value: Any) -> bool:
-    """Whether ``value`` already is an array of ``xp`` (nothing to convert)."""
-    if type(value) is np.ndarray:
-        return xp is _NUMPY
-    return _framework_namespace(value) is xp
-
-
 def is_numpy_namespace(xp: Namespace) -> bool:
     # an identity test, not array_api_compat's lru_cache-wrapped helper (Dynamo warns on it)
     return xp is _NUMPY or xp is np

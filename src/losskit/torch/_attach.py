@@ -240,13 +240,6 @@ class Regularization:
         }
 
 
-class _TypeName:
-    """A module type read from a config: matched by qualified name, never imported."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
 def _selector_from_config(argument: str, items: Any) -> _Selector:
     if not isinstance(items, list):
         raise TypeError(invalid(argument, "a list of patterns and {'type': name} dicts", items))
