@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 import losskit
-from losskit._examples import REGULARIZER_EXAMPLES
+from tests._page_examples import REGULARIZER_EXAMPLES
 from losskit.regularizers import L1, L1L2, L2, OrthogonalRegularizer, deserialize, get, serialize
 from tests._helpers import assert_close
 from tests.conformance import _keras_fixture
@@ -317,7 +317,7 @@ def test_string_identifiers(identifier: str, keras_results: dict[str, Any]) -> N
 PAGE_EXAMPLES: dict[str, tuple[float, Any]] = {
     example.name: (example.tensorflow, example.run) for example in REGULARIZER_EXAMPLES
 }
-"""The page's examples as losskit's `losskit examples` shows them: (TF value, run(xp))."""
+"""The page's examples: (the number recorded from TensorFlow, run(xp))."""
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
