@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         default="numpy,torch,jax,tensorflow",
         help="comma-separated subset of numpy,torch,jax,tensorflow",
     )
-    parser.add_argument("--only", help="comma-separated case ids (see _cases.CASES)")
+    parser.add_argument("--only", help="comma-separated case ids (see _registry.BUILDERS)")
     parser.add_argument(
         "--json",
         help="raw results file (default bench/results/latest.json)",

@@ -22,7 +22,7 @@ import numpy as np
 import losskit
 from tests._page_examples import L2Regularizer, l1_reg
 
-# ------------------------------------------ the page's customs (written once, in tests._page_examples)
+# ------------------------------- the page's customs (written once, in tests/_page_examples.py)
 
 
 def register_customs() -> None:
