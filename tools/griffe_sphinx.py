@@ -8,6 +8,8 @@ rendered by mkdocstrings (Markdown).
   name, becomes inline code.
 * ``:math:`x``` becomes inline code and a ``.. math::`` block a code block (no MathJax:
   the site needs nothing from the network).
+* An argument line naming several parameters (``gradients, accumulation: ...``) becomes
+  one entry per parameter with the same description, as griffe parses one name per entry.
 
 ``mkdocs.yml`` loads this for mkdocstrings; nothing here changes the docstrings in src/.
 """
@@ -23,6 +25,8 @@ _SINGULAR = re.compile(r"^(\s*)Example:\s*$", re.MULTILINE)
 _ROLE = re.compile(r":(?:func|class|mod|meth|attr|data|exc|obj):`(~?)([^`]+)`")
 _INLINE_MATH = re.compile(r":math:`([^`]+)`")
 _MATH_BLOCK = re.compile(r"^(\s*)\.\. math::\s*(.*)$")
+_GROUPED = re.compile(r"^(\s+)(\w+(?:,\s*\w+)+):(.*)$")
+_SECTION = re.compile(r"^(\s*)(Args|Arguments|Parameters):\s*$")
 
 
 def _role(match: re.Match[str]) -> str:
@@ -54,6 +58,35 @@ def _math_blocks(text: str) -> str:
     return "\n".join(out)
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _split_grouped(text: str) -> str:
+    lines, out, index, section = text.split("\n"), [], 0, None
+    while index < len(lines):
+        line = lines[index]
+        header = _SECTION.match(line)
+        if header is not None:
+            section = _indent(line)
+        elif section is not None and line.strip() and _indent(line) <= section:
+            section = None
+        grouped = _GROUPED.match(line) if section is not None else None
+        if grouped is None:
+            out.append(line)
+            index += 1
+            continue
+        indent, names, first = grouped.group(1), grouped.group(2), grouped.group(3)
+        index += 1
+        more = []
+        while index < len(lines) and lines[index].strip() and _indent(lines[index]) > len(indent):
+            more.append(lines[index])
+            index += 1
+        for name in (part.strip() for part in names.split(",")):
+            out += [f"{indent}{name}:{first}", *more]
+    return "\n".join(out)
+
+
 class SphinxToMarkdown(griffe.Extension):
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         if obj.docstring is None:
@@ -61,4 +94,4 @@ class SphinxToMarkdown(griffe.Extension):
         text = _SINGULAR.sub(r"\1Examples:", obj.docstring.value)
         text = _ROLE.sub(_role, text)
         text = _INLINE_MATH.sub(r"`\1`", text)
-        obj.docstring.value = _math_blocks(text)
+        obj.docstring.value = _split_grouped(_math_blocks(text))

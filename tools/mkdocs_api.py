@@ -7,6 +7,8 @@ renders every name of ``__all__`` with mkdocstrings (``::: module.name``), so a 
 ``mkdocs build --strict``. An object already rendered on an earlier page (a re-export, an
 alias such as ``regularizers.l1`` of ``L1``) gets a link to it instead of a second copy.
 
+It also fails the build when a page of ``docs/`` has no place in the navigation.
+
 The pages are generated in memory (nothing is written under ``docs/``, so pytest's doctest
 collection of ``docs/*.md`` never sees them); ``mkdocs.yml`` names this file in ``hooks``.
 """
@@ -24,6 +26,7 @@ from typing import Any
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
+from mkdocs.structure.nav import Navigation
 
 PACKAGE = "losskit"
 FOLDER = "api"
@@ -95,3 +98,12 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
     pages = [{module.__name__: f"{FOLDER}/{module.__name__}.md"} for module in _modules(config)]
     config.nav = [*(config.nav or []), {"API reference": pages}]
     return config
+
+
+def on_nav(nav: Navigation, config: MkDocsConfig, files: Files) -> Navigation:
+    """Every page of docs/ must have a place in ``nav`` (mkdocs itself only logs it)."""
+    placed = {page.file.src_uri for page in nav.pages}
+    missing = sorted(f.src_uri for f in files.documentation_pages() if f.src_uri not in placed)
+    if missing:
+        raise PluginError(f"pages missing from the nav of mkdocs.yml: {', '.join(missing)}")
+    return nav
