@@ -5,8 +5,10 @@ is losskit's call, every ``"native: ..."`` entry is a hand-written expression of
 backend computing the same number, ``"tf"`` is TensorFlow's own API (in the TensorFlow
 worker only). The report compares ``losskit`` with the fastest native entry and with
 ``tf``. JAX callables are jitted (compiled during warm-up) unless the case says eager.
-The regularizer cases (``reg_*``) live in ``_regcases.py`` and add entry kinds of their own
-(``"losskit: ..."``, ``"read: ..."``, ``"tf: ..."``; see there).
+This module holds :class:`Case`, the helpers every case module shares, and the weighted and
+average loss cases; the regularizer cases (``reg_*``, ``_regcases.py``) add entry kinds of
+their own (``"losskit: ..."``, ``"read: ..."``, ``"tf: ..."``; see there). ``_registry.py``
+lists every case.
 """
 
 from __future__ import annotations
@@ -35,24 +37,6 @@ class Case:
     first_call: str | None = None  # time this entry's first call (JAX: trace and compile)
 
 
-# (id, title, target text) - the order of the report.
-CASES: tuple[tuple[str, str], ...] = (
-    ("avg16M", "compute_average_loss, 16M f32, [N] weights"),
-    ("cwl16M", "compute_weighted_loss SUM_OVER_BATCH_SIZE, 16M f32, [N] weights"),
-    ("cwl16M_nonzero", "compute_weighted_loss default (SUM_BY_NONZERO_WEIGHTS), 16M f32"),
-    ("tok_rows", "compute_weighted_loss, [1024,4096] losses, [1024,1] weights"),
-    ("tok_mask", "compute_weighted_loss, [1024,4096] losses, [1024,4096] float mask"),
-    ("small32", "compute_average_loss, 32 elements"),
-    ("small32_jit", "compute_average_loss, 32 elements, jitted"),
-    ("grad16M", "forward+backward of compute_average_loss, 16M f32"),
-    ("reg_l2_gpt2", "apply_regularization(L2(0.01)) over GPT-2 small's 148 parameters"),
-    ("reg_l1l2_gpt2", "apply_regularization(L1L2(0.01, 0.01)) over GPT-2 small's parameters"),
-    ("reg_overhead", "apply_regularization(L2) over 1000 tensors [4] vs one tensor [4000]"),
-    ("reg_grad_resnet50", "forward+backward of L2 over ResNet-50's 161 parameters (PyTorch)"),
-    ("layer_resnet18", "ResNet-18 training step with losskit.torch layer penalties (PyTorch)"),
-    ("loss_sparse_ce", "SparseCategoricalCrossentropy from logits [4096,1000] f32, fwd+bwd"),
-)
-
 SOBS = "sum_over_batch_size"
 
 
@@ -60,38 +44,6 @@ def _losskit() -> Any:
     import losskit
 
     return losskit
-
-
-def build(be: _backends.Backend, names: set[str] | None = None) -> list[Case]:
-    """The cases for backend ``be`` (``names`` restricts them, for quick experiments)."""
-    import _layercases  # the layer-penalty case (losskit.torch)
-    import _losscases  # the loss catalog case
-    import _regcases  # the regularizer cases (they use Case and the helpers below)
-
-    builders: dict[str, Callable[[_backends.Backend], Case | None]] = {
-        "avg16M": _avg16m,
-        "cwl16M": _cwl16m,
-        "cwl16M_nonzero": _cwl16m_nonzero,
-        "tok_rows": _tok_rows,
-        "tok_mask": _tok_mask,
-        "small32": _small32,
-        "small32_jit": _small32_jit,
-        "grad16M": _grad16m,
-        "reg_l2_gpt2": _regcases.reg_l2_gpt2,
-        "reg_l1l2_gpt2": _regcases.reg_l1l2_gpt2,
-        "reg_overhead": _regcases.reg_overhead,
-        "reg_grad_resnet50": _regcases.reg_grad_resnet50,
-        "layer_resnet18": _layercases.layer_resnet18,
-        "loss_sparse_ce": _losscases.loss_sparse_ce,
-    }
-    cases = []
-    for case_id, builder in builders.items():
-        if names is not None and case_id not in names:
-            continue
-        case = builder(be)
-        if case is not None:
-            cases.append(case)
-    return cases
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -146,7 +98,7 @@ def _inputs(be: _backends.Backend, data: _data.Inputs) -> tuple[Any, Any]:
 # ----------------------------------------------------------------------------- cases
 
 
-def _avg16m(be: _backends.Backend) -> Case:
+def avg16m(be: _backends.Backend) -> Case:
     data = _data.large()
     n = data.size
     args = _inputs(be, data)
@@ -172,7 +124,7 @@ def _avg16m(be: _backends.Backend) -> Case:
     return _jit_all(be, case, args, fns)
 
 
-def _cwl16m(be: _backends.Backend) -> Case:
+def cwl16m(be: _backends.Backend) -> Case:
     data = _data.large()
     n = data.size
     args = _inputs(be, data)
@@ -195,7 +147,7 @@ def _cwl16m(be: _backends.Backend) -> Case:
     return _jit_all(be, case, args, fns)
 
 
-def _cwl16m_nonzero(be: _backends.Backend) -> Case:
+def cwl16m_nonzero(be: _backends.Backend) -> Case:
     data = _data.large()
     count = int(np.count_nonzero(data.weights))
     args = _inputs(be, data)
@@ -233,7 +185,7 @@ def _count_nonzero(be: _backends.Backend) -> Callable[[Any], Any]:
     return lambda b: np.float32(np.count_nonzero(b))
 
 
-def _tok_rows(be: _backends.Backend) -> Case:
+def tok_rows(be: _backends.Backend) -> Case:
     data = _data.tokens_row_weights()
     n = data.size
     args = _inputs(be, data)
@@ -268,7 +220,7 @@ def _tok_rows(be: _backends.Backend) -> Case:
     return _jit_all(be, case, args, fns)
 
 
-def _tok_mask(be: _backends.Backend) -> Case:
+def tok_mask(be: _backends.Backend) -> Case:
     data = _data.tokens_mask()
     n = data.size
     args = _inputs(be, data)
@@ -291,12 +243,12 @@ def _tok_mask(be: _backends.Backend) -> Case:
     return _jit_all(be, case, args, fns)
 
 
-def _small32(be: _backends.Backend) -> Case:
+def small32(be: _backends.Backend) -> Case:
     """Eager on every backend: the per-call overhead of losskit's Python."""
     return _small(be, "small32", _eager(be))
 
 
-def _small32_jit(be: _backends.Backend) -> Case | None:
+def small32_jit(be: _backends.Backend) -> Case | None:
     """JAX and TensorFlow only: the same call compiled (jax.jit, tf.function)."""
     if be.name not in ("jax", "tensorflow"):
         return None
@@ -331,7 +283,7 @@ def _small(be: _backends.Backend, case_id: str, runner: _backends.Backend) -> Ca
     return _jit_all(runner, case, args, fns)
 
 
-def _grad16m(be: _backends.Backend) -> Case | None:
+def grad16m(be: _backends.Backend) -> Case | None:
     """Value and gradient w.r.t. the losses of ``sum(l * w) / N``."""
     data = _data.large()
     n = data.size

@@ -308,7 +308,7 @@ def reg_overhead(be: _backends.Backend) -> Case:
 
         # The dispatch of one jitted call with 1000 arguments. Compiling losskit's call under
         # jax.jit (or a chain of 1000 jnp.sum) takes 6-15 s for 1000 arguments, so the
-        # harness times a concatenation instead (1.4 s to compile; see experiments/).
+        # harness times a concatenation instead (1.4 s to compile; README: "The kernel study").
         def native_jit(ps: Sequence[Any]) -> Any:
             flat = jnp.concatenate([p.ravel() for p in ps])
             return L2_FACTOR * jnp.dot(flat, flat)

@@ -19,7 +19,7 @@ import dataclasses
 import statistics
 from typing import Any
 
-from _report import ARRAY_BACKENDS, MiB, Row, fmt_err, fmt_ratio, fmt_time
+from _rows import ARRAY_BACKENDS, MiB, Row, fmt_err, fmt_ratio, fmt_time, peak_memory, status
 from _timing import paired_ratio
 
 BANDWIDTH = "<read bandwidth>"
@@ -91,10 +91,6 @@ REG_SPECS: dict[str, RegSpec] = {
 
 def _short(name: str) -> str:
     return name.removeprefix("native: ").removeprefix("read: ")
-
-
-def _status(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
 
 
 def _target(limit: float, note: str) -> str:
@@ -187,7 +183,7 @@ def _time_rows(
                 anchor_value=fmt_time(anchor["median"]),
                 ratio=fmt_ratio(ratio),
                 target=_target(goal.max_ratio, goal.note) if applies else "",
-                result=_status(ratio <= goal.max_ratio) if applies else "info",
+                result=status(ratio <= goal.max_ratio) if applies else "info",
                 anchor_err=_err(anchor, name),
             )
         )
@@ -254,7 +250,7 @@ def _time_rows(
                 anchor_value="",
                 ratio="",
                 target=f"<= {spec.max_err:.0e}",
-                result=_status(mine["rel_err"] <= spec.max_err),
+                result=status(mine["rel_err"] <= spec.max_err),
             )
         )
     if "constant_err" in meta:
@@ -278,7 +274,7 @@ def _time_rows(
                 anchor_value="",
                 ratio="",
                 target="" if spec.grad_max_err is None else f"<= {spec.grad_max_err:.0e}",
-                result="info" if spec.grad_max_err is None else _status(err <= spec.grad_max_err),
+                result="info" if spec.grad_max_err is None else status(err <= spec.grad_max_err),
                 err="",
             )
         )
@@ -314,7 +310,7 @@ def _overhead_rows(
             anchor_value="",
             ratio="",
             target=f"<= {limit * 1e6:g} us/tensor",
-            result=_status(mine <= limit),
+            result=status(mine <= limit),
             err=fmt_err(many["rel_err"]),
         )
     ]
@@ -357,14 +353,12 @@ def _overhead_rows(
 
 
 def _memory_rows(spec: RegSpec, backend: str, case: dict[str, Any]) -> list[Row]:
-    from _report import _memory
-
     entries = case["entries"]
     name = _find(entries, spec.memory_anchor)
     if name is None:
         return []
-    ours, how = _memory(entries["losskit"], backend)
-    theirs, _ = _memory(entries[name], backend)
+    ours, how = peak_memory(entries["losskit"], backend)
+    theirs, _ = peak_memory(entries[name], backend)
     if ours is None or theirs is None:
         return []
     # "No full-size temporary": at most a quarter of the largest parameter array.
@@ -379,6 +373,6 @@ def _memory_rows(spec: RegSpec, backend: str, case: dict[str, Any]) -> list[Row]
             anchor_value=f"{theirs / MiB:.1f} MiB",
             ratio=f"{round(extra / MiB, 1) + 0.0:+.1f} MiB",
             target=f"<= +{limit / MiB:.1f} MiB",
-            result=_status(extra <= limit),
+            result=status(extra <= limit),
         )
     ]

@@ -11,23 +11,9 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import _regreport
+from _rows import ARRAY_BACKENDS, MiB, Row, fmt_err, fmt_ratio, fmt_time, peak_memory, status
 from _timing import paired_ratio
-
-MiB = 1 << 20
-
-
-@dataclasses.dataclass
-class Row:
-    case: str
-    backend: str
-    losskit: str
-    anchor: str
-    anchor_value: str
-    ratio: str
-    target: str
-    result: str  # PASS, MISS or info
-    err: str = ""
-    anchor_err: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,24 +43,6 @@ SPECS: dict[str, Spec] = {
     "loss_sparse_ce": Spec("S1 sparse CE logits fwd+bwd", 1.5, 1 / 2, 1e-5),
 }
 
-ARRAY_BACKENDS = ("numpy", "torch", "jax")
-
-
-def fmt_time(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.1f} us"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
-
-
-def fmt_err(err: float | None) -> str:
-    return "" if err is None else f"{err:.1e}"
-
-
-def fmt_ratio(ratio: float) -> str:
-    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.3f}x"
-
 
 def _fmt_target(limit: float) -> str:
     if limit >= 1:
@@ -82,23 +50,8 @@ def _fmt_target(limit: float) -> str:
     return f"<= 1/{1 / limit:.0f}x"
 
 
-def _status(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
 def _short(name: str) -> str:
     return name.removeprefix("native: ")
-
-
-def _memory(entry: dict[str, Any], backend: str) -> tuple[float | None, str]:
-    """(peak bytes above the inputs, how it was measured) for one entry."""
-    if backend == "numpy" and "tracemalloc_peak" in entry:
-        return entry["tracemalloc_peak"], "tracemalloc"
-    if backend == "jax" and "xla_temp" in entry:
-        return entry["xla_temp"], "XLA temp"
-    if "rss_peak" in entry:
-        return entry["rss_peak"], "RSS peak"
-    return None, ""
 
 
 def rows_for(results: dict[str, dict[str, Any]]) -> list[Row]:
@@ -114,8 +67,6 @@ def rows_for(results: dict[str, dict[str, Any]]) -> list[Row]:
             timing, peaks = _case_rows(spec, case_id, backend, case, tf.get(case_id))
             rows.extend(timing)
             memory.extend(peaks)
-    import _regreport  # the regularizer cases' rows (imported here: it imports this module)
-
     reg_rows, reg_memory = _regreport.rows_for(results)
     return rows + reg_rows + memory + reg_memory
 
@@ -141,7 +92,7 @@ def _case_rows(
                 anchor_value=fmt_time(anchor["median"]),
                 ratio=fmt_ratio(ratio),
                 target=target,
-                result=_status(ratio <= spec.native_max),
+                result=status(ratio <= spec.native_max),
                 err=fmt_err(mine["rel_err"]),
                 anchor_err=fmt_err(anchor["rel_err"]),
             )
@@ -175,7 +126,7 @@ def _case_rows(
                 anchor_value=fmt_time(theirs["median"]),
                 ratio=fmt_ratio(ratio),
                 target="" if spec.tf_max is None else _fmt_target(spec.tf_max) + bound,
-                result="info" if spec.tf_max is None else _status(ratio <= spec.tf_max),
+                result="info" if spec.tf_max is None else status(ratio <= spec.tf_max),
                 err=fmt_err(mine["rel_err"]),
                 anchor_err=fmt_err(theirs["rel_err"]),
             )
@@ -188,7 +139,7 @@ def _case_rows(
                 anchor_value="",
                 ratio="",
                 target=f"<= {spec.max_err:.0e}",
-                result=_status(mine["rel_err"] <= spec.max_err),
+                result=status(mine["rel_err"] <= spec.max_err),
                 err=fmt_err(mine["rel_err"]),
                 anchor_err=fmt_err(anchor["rel_err"]),
             )
@@ -204,8 +155,8 @@ def _memory_rows(
     anchor: dict[str, Any],
     case_id: str,
 ) -> list[Row]:
-    ours, how = _memory(mine, backend)
-    theirs, _ = _memory(anchor, backend)
+    ours, how = peak_memory(mine, backend)
+    theirs, _ = peak_memory(anchor, backend)
     if ours is None or theirs is None:
         return []
     # "No full-size temporary": the extra peak must stay below a quarter of one input array.
@@ -220,7 +171,7 @@ def _memory_rows(
             anchor_value=f"{theirs / MiB:.1f} MiB",
             ratio=f"{round(extra / MiB, 1) + 0.0:+.1f} MiB",  # + 0.0: no "-0.0"
             target=f"<= +{full / 4 / MiB:.0f} MiB",
-            result=_status(extra <= full / 4),
+            result=status(extra <= full / 4),
         )
     ]
 

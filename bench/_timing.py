@@ -1,4 +1,4 @@
-"""Timing and memory probes shared by the benchmark workers and the experiments.
+"""Timing and memory probes of the benchmark workers.
 
 Timings are *interleaved*: every round times each function once (in a shuffled order), and
 the reported value is the median over rounds. On this 2-vCPU virtual machine the speed of a

@@ -30,6 +30,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import _data  # noqa: E402
+import _registry  # noqa: E402  (builds nothing on import)
 import _report  # noqa: E402
 import _timing  # noqa: E402
 
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         default="numpy,torch,jax,tensorflow",
         help="comma-separated subset of numpy,torch,jax,tensorflow",
     )
-    parser.add_argument("--only", help="comma-separated case ids (see _cases.CASES)")
+    parser.add_argument("--only", help="comma-separated case ids (see _registry.BUILDERS)")
     parser.add_argument(
         "--json",
         help="raw results file (default bench/results/latest.json)",
@@ -202,6 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--strict", action="store_true", help="exit with 1 if a target is missed")
     args = parser.parse_args(argv)
+    unknown = set(args.only.split(",")) - set(_registry.BUILDERS) if args.only else set()
+    if unknown:
+        parser.error(
+            f"unknown case ids {sorted(unknown)}; the cases: {', '.join(_registry.BUILDERS)}"
+        )
     command = ".venv/bin/python bench/run.py" + (
         " " + shlex.join(sys.argv[1:] if argv is None else argv)
         if (sys.argv[1:] if argv is None else argv)

@@ -111,10 +111,10 @@ def run(
     info: dict[str, Any] = {"cpus": cpus, **be.setup(threads), **_timing.env_threads()}
     if memory:
         info["mmap_threshold_fixed"] = mmap_fixed
-    import _cases  # after the thread setup: builds arrays
+    import _registry  # after the thread setup: the cases build arrays
 
     results: dict[str, Any] = {}
-    for case in _cases.build(be, only):
+    for case in _registry.build(be, only):
         if memory and not case.memory:
             continue
         probe = _memory_case if memory else _time_case

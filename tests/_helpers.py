@@ -16,7 +16,8 @@ import jax
 import numpy as np
 import pytest
 
-# float64 oracles need float64 on every backend; tests/test_jax_x32.py covers JAX's default.
+# float64 oracles need float64 on every backend; JAX's default (x64 off) is covered in a fresh
+# process by tests/test_tracing.py::test_jax_default_precision_gives_float32_for_integers.
 jax.config.update("jax_enable_x64", True)
 
 DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int32", "int64", "uint8", "bool")

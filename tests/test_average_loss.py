@@ -1,7 +1,7 @@
 """compute_average_loss and scale_regularization_loss on every backend.
 
 Expected numbers are hand arithmetic (written next to each case) or a float64 NumPy oracle;
-the cases follow the tables of tf-semantics.md sections 1 and 2.
+the cases follow the tables of docs/tf-semantics.md sections 1 and 2.
 """
 
 from __future__ import annotations

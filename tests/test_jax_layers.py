@@ -17,9 +17,9 @@ import pytest
 from flax import nnx
 
 import losskit.jax as lj
-from losskit._examples import L2Regularizer, l1_reg
 from losskit.regularizers import L1, L1L2, L2
 from tests._helpers import assert_close
+from tests._page_examples import L2Regularizer, l1_reg
 
 
 def f64(array) -> np.ndarray:

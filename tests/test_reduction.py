@@ -34,26 +34,29 @@ def test_nonzero_alias_is_the_same_member() -> None:
     assert Reduction.SUM_OVER_NONZERO_WEIGHTS is Reduction.SUM_BY_NONZERO_WEIGHTS
 
 
-@pytest.mark.parametrize(
-    ("key", "member"),
-    [
-        # TF1 value strings keep their meaning
-        ("none", Reduction.NONE),
-        ("weighted_sum", Reduction.SUM),
-        ("weighted_mean", Reduction.WEIGHTED_MEAN),
-        ("weighted_sum_over_batch_size", Reduction.SUM_OVER_BATCH_SIZE),
-        ("weighted_sum_by_nonzero_weights", Reduction.SUM_BY_NONZERO_WEIGHTS),
-        # Keras 3: "mean" is the mean over elements, None is no reduction
-        ("mean", Reduction.SUM_OVER_BATCH_SIZE),
-        (None, Reduction.NONE),
-        ("mean_with_sample_weight", Reduction.MEAN_WITH_SAMPLE_WEIGHT),
-        # tf.keras v2
-        ("auto", Reduction.AUTO),
-        ("sum", Reduction.SUM),
-        ("sum_over_batch_size", Reduction.SUM_OVER_BATCH_SIZE),
-        (Reduction.SUM, Reduction.SUM),
-    ],
-)
+KEYS = {
+    # TF1 value strings keep their meaning
+    "none": Reduction.NONE,
+    "weighted_sum": Reduction.SUM,
+    "weighted_mean": Reduction.WEIGHTED_MEAN,
+    "weighted_sum_over_batch_size": Reduction.SUM_OVER_BATCH_SIZE,
+    "weighted_sum_by_nonzero_weights": Reduction.SUM_BY_NONZERO_WEIGHTS,
+    # TF1's enum member name SUM_OVER_NONZERO_WEIGHTS, as a key
+    "sum_over_nonzero_weights": Reduction.SUM_BY_NONZERO_WEIGHTS,
+    "sum_by_nonzero_weights": Reduction.SUM_BY_NONZERO_WEIGHTS,
+    # Keras 3: "mean" is the mean over elements, None is no reduction
+    "mean": Reduction.SUM_OVER_BATCH_SIZE,
+    None: Reduction.NONE,
+    "mean_with_sample_weight": Reduction.MEAN_WITH_SAMPLE_WEIGHT,
+    # tf.keras v2
+    "auto": Reduction.AUTO,
+    "sum": Reduction.SUM,
+    "sum_over_batch_size": Reduction.SUM_OVER_BATCH_SIZE,
+}
+"""Every key a reduction may be given as, and the member it means."""
+
+
+@pytest.mark.parametrize(("key", "member"), [*KEYS.items(), (Reduction.SUM, Reduction.SUM)])
 def test_validate_accepts_every_original_key(key, member) -> None:
     assert Reduction.validate(key) is member
     assert Reduction(key) is member
@@ -93,9 +96,11 @@ def test_members_are_json_strings() -> None:
     assert str(Reduction.SUM_OVER_BATCH_SIZE) == "sum_over_batch_size"
 
 
-def test_keys_are_all_accepted() -> None:
-    for key in Reduction.accepted_keys():
-        Reduction.validate(key)
+def test_accepted_keys_are_exactly_the_known_ones() -> None:
+    accepted = Reduction.accepted_keys()
+    assert len(accepted) == len(set(accepted)), f"a key is listed twice: {accepted}"
+    assert set(accepted) == set(KEYS)
+    assert {key: Reduction.validate(key) for key in accepted} == KEYS
 
 
 @pytest.mark.parametrize("member", list(Reduction))

@@ -177,7 +177,7 @@ def test_orthogonal_matches_float64(xp: Backend, matrix, mode) -> None:
 
 
 def test_orthogonal_keras_examples(xp: Backend) -> None:
-    # tf-semantics.md 4.4: rows 0.4714045226573944, columns 0.3162277638912201 (float32)
+    # docs/tf-semantics.md 4.4: rows 0.4714045226573944, columns 0.3162277638912201 (float32)
     a = xp.asarray(A, "float32")
     assert_close(xp.numpy(xp.run(OrthogonalRegularizer(1.0), a)), 0.4714045226573944, rtol=1e-6)
     columns = OrthogonalRegularizer(1.0, mode="columns")

@@ -1,8 +1,7 @@
 """Deprecated: TensorFlow 1's loss collections moved to :mod:`losskit.v1`.
 
-``from losskit.loss_collections import add_loss`` (and the other names of
-:data:`losskit._deprecated.MOVED_TO_V1`) still works, with a ``DeprecationWarning`` naming
-the new ``losskit.v1`` name.
+``from losskit.loss_collections import add_loss`` (and the seven other collection names)
+still works, with a ``DeprecationWarning`` naming the new ``losskit.v1`` name.
 """
 
 from __future__ import annotations

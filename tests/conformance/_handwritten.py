@@ -1,4 +1,4 @@
-"""Hand-written cases: tf-semantics.md section 6, and one or more cases per deviation row.
+"""Hand-written cases: docs/tf-semantics.md section 6, and one or more cases per deviation row.
 
 Also the cases that pinned differences no row explained (see ``deviations.KNOWN_MISMATCHES``),
 kept as regression cases now that losskit matches TensorFlow on them.
@@ -45,7 +45,7 @@ INF = float("inf")
 
 
 def _semantics_cases() -> Iterator[Case]:
-    """tf-semantics.md section 6, the cases about compute_average_loss (``cal_*``),
+    """docs/tf-semantics.md section 6, the cases about compute_average_loss (``cal_*``),
     scale_regularization_loss (``srl_*``) and TF1 compute_weighted_loss (``v1_*``).
 
     The inputs are the section's Python literals; TensorFlow gets them as written (so its

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 import losskit
-from losskit._examples import L2Regularizer, l1_reg
+from tests._page_examples import L2Regularizer, l1_reg
 
-# ------------------------------------------ the page's customs (written once, in losskit._examples)
+# ------------------------------- the page's customs (written once, in tests/_page_examples.py)
 
 
 def register_customs() -> None:

@@ -90,7 +90,7 @@ RECORDED = [pytest.param(case, id=case.id) for case in CASES if case.expect_tf i
 
 @pytest.mark.parametrize("case", RECORDED)
 def test_tensorflow_matches_recorded_semantics(case: Case, tf_results: dict[str, Any]) -> None:
-    """tf-semantics.md section 6 was measured on TF 2.21; the live TF must still agree."""
+    """docs/tf-semantics.md section 6 was measured on TF 2.21; the live TF must still agree."""
     tf = tensorflow_outcome(tf_results, case)
     record = case.expect_tf
     assert record is not None

@@ -27,9 +27,9 @@ import numpy as np
 import pytest
 
 import losskit
-from losskit._examples import REGULARIZER_EXAMPLES
 from losskit.regularizers import L1, L1L2, L2, OrthogonalRegularizer, deserialize, get, serialize
 from tests._helpers import assert_close
+from tests._page_examples import REGULARIZER_EXAMPLES
 from tests.conformance import _keras_fixture
 from tests.conformance._keras_cases import (
     ARRAYS,
@@ -87,7 +87,7 @@ KERAS3_ORTHOGONAL_FLOAT64 = (
     "cannot compute Mul as input #1(zero-based) was expected to be a float tensor but is a "
     "double tensor"
 )
-"""Keras 3's OrthogonalRegularizer does not cast its float32 factor (tf-semantics.md 4.4)."""
+"""Keras 3's OrthogonalRegularizer does not cast its float32 factor (docs/tf-semantics.md 4.4)."""
 
 
 @pytest.fixture(autouse=True)
@@ -246,7 +246,7 @@ def test_keras_reads_losskit_configs(
     library = reader.split(".")[0]
 
     if spec.cls == "l1_reg" and fmt == "legacy" and reader == "keras3.get":
-        # Keras 3's `get` takes only its built-in names as strings (tf-semantics.md 4.3);
+        # Keras 3's `get` takes only its built-in names as strings (docs/tf-semantics.md 4.3);
         # its `deserialize` reads the same string.
         assert got == {
             "error": "ValueError",
@@ -317,7 +317,7 @@ def test_string_identifiers(identifier: str, keras_results: dict[str, Any]) -> N
 PAGE_EXAMPLES: dict[str, tuple[float, Any]] = {
     example.name: (example.tensorflow, example.run) for example in REGULARIZER_EXAMPLES
 }
-"""The page's examples as losskit's `losskit examples` shows them: (TF value, run(xp))."""
+"""The page's examples: (the number recorded from TensorFlow, run(xp))."""
 
 
 @pytest.mark.parametrize("library", LIBRARIES)

@@ -1,6 +1,6 @@
 """Every example of the four reference pages, and the pages' note on gradients.
 
-For each ``losskit._examples.EXAMPLES`` entry: the live TensorFlow computes the recorded
+For each ``tests._page_examples.EXAMPLES`` entry: the live TensorFlow computes the recorded
 number (or raises the recorded error), and losskit on NumPy, PyTorch and JAX computes the
 live TensorFlow's. The gradients of ``compute_weighted_loss`` and of
 ``compute_average_loss`` with ``sample_weight`` flow into losses *and* weights; they must
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import losskit
-from losskit import _examples
+from tests import _page_examples as page_examples
 from tests._helpers import assert_close
 from tests.conformance._outcomes import Outcome, backend, build, from_tensorflow
 from tests.conformance._pages import GradientCase, example_key, gradient_cases
@@ -26,7 +26,7 @@ EXAMPLE_RTOL = 2e-6  # float32 results; summation order may differ in the last b
 GRADIENT_RTOL = 1e-5
 
 
-def _example_outcome(tf_results: dict[str, Any], example: _examples.Example) -> Outcome:
+def _example_outcome(tf_results: dict[str, Any], example: page_examples.Example) -> Outcome:
     result = tf_results["examples"].get(example_key(example))
     if result is None:
         pytest.fail(f"no TensorFlow result for page example {example_key(example)!r}")
@@ -43,12 +43,12 @@ def _as_recorded(outcome: Outcome) -> float | tuple[float, ...] | str:
     return tuple(float(v) for v in outcome.value.reshape(-1))
 
 
-EXAMPLES = [pytest.param(example, id=example_key(example)) for example in _examples.EXAMPLES]
+EXAMPLES = [pytest.param(example, id=example_key(example)) for example in page_examples.EXAMPLES]
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_live_tensorflow_gives_the_recorded_number(
-    example: _examples.Example, tf_results: dict[str, Any]
+    example: page_examples.Example, tf_results: dict[str, Any]
 ) -> None:
     live = _as_recorded(_example_outcome(tf_results, example))
     recorded = example.tensorflow
@@ -61,7 +61,7 @@ def test_live_tensorflow_gives_the_recorded_number(
 @pytest.mark.parametrize("backend_name", ["numpy", "torch", "jax"])
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_losskit_gives_the_live_tensorflow_number(
-    example: _examples.Example, backend_name: str, tf_results: dict[str, Any]
+    example: page_examples.Example, backend_name: str, tf_results: dict[str, Any]
 ) -> None:
     live = _example_outcome(tf_results, example)
     xp = backend(backend_name)

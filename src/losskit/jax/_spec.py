@@ -33,8 +33,11 @@ class Spec:
       pattern that matches a leaf's path gives its regularizer (``None``: none).
 
     Args:
-        kernel, bias: regularizers (anything :func:`losskit.regularizers.get` accepts).
-        include, exclude: a pattern or a list of patterns.
+        kernel: the regularizer of the kernel leaves (anything
+            :func:`losskit.regularizers.get` accepts).
+        bias: the regularizer of the bias leaves (the same).
+        include: a pattern or a list of patterns.
+        exclude: a pattern or a list of patterns.
         patterns: the explicit mapping (then ``kernel`` and ``bias`` must be None).
         norms: also regularize normalization layers' scale (as a kernel) and bias.
 

@@ -93,7 +93,8 @@ def check_replica_invariance(
         accumulation_steps: the engine's micro-steps per optimizer step.
         micro_batches: micro-batches this step really has (``<= accumulation_steps``; fewer
             is a partial last window); defaults to ``accumulation_steps``.
-        gradients, accumulation: ``"sum"`` or ``"mean"``, as for ``replica_context``.
+        gradients: ``"sum"`` or ``"mean"``, as for ``replica_context``.
+        accumulation: ``"sum"`` or ``"mean"``, as for ``replica_context``.
         sizes: the shard sizes (``num_replicas * micro_batches`` non-negative integers that
             add up to the batch); default: as even as possible.
         weights: see above.

@@ -63,7 +63,9 @@ def run_replicas(
     Args:
         step: the per-replica code; receives the replica index.
         num_replicas: how many replicas to simulate (1,024 is fine).
-        gradients, accumulation_steps, accumulation: the engine, as for ``replica_context``.
+        gradients: how the engine combines gradients, as for ``replica_context``.
+        accumulation_steps: the engine's micro-steps per optimizer step, as there.
+        accumulation: how it combines micro-steps, as there.
         timeout: seconds a replica waits for the others at an all-reduce.
 
     Returns:

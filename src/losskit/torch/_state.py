@@ -6,7 +6,7 @@ Each module that a :class:`~losskit.torch.Regularization` touches gets one
 state, so ``copy.deepcopy`` and pickling carry them to the copy; the recorded activity
 penalties (tensors with autograd history) are not copied.
 
-Keras semantics (tf-semantics.md 5.2, 5.3): an activity penalty is recorded after the
+Keras semantics (docs/tf-semantics.md 5.2, 5.3): an activity penalty is recorded after the
 module's forward, one per tensor in its output, divided by that output's first dimension;
 the records of a module and its submodules are cleared when an *outermost* forward starts
 (a forward that no other hooked forward encloses), so a submodule called twice in one
