@@ -13,10 +13,14 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from losskit._errors import describe
 from losskit.losses import _hinge, _probabilistic, _regression
 from losskit.losses._base import Loss
-from losskit.serialization._config import Table, deserialize_object, serialize_object
+from losskit.serialization._config import (
+    Table,
+    deserialize_object,
+    get_object,
+    serialize_object,
+)
 
 __all__ = ["deserialize", "get", "serialize"]
 
@@ -190,16 +194,4 @@ def get(
         >>> get("mse").__name__, get("MeanSquaredError")
         ('mean_squared_error', MeanSquaredError(reduction='auto', name='mean_squared_error'))
     """
-    if identifier is None:
-        return None
-    if inspect.isclass(identifier):
-        if issubclass(identifier, Loss):
-            return identifier()
-        raise ValueError(f"Could not interpret loss identifier: {describe(identifier)}")
-    if isinstance(identifier, (str, bytes, dict)):
-        found = deserialize(identifier, custom_objects)
-        resolved: Any = found() if inspect.isclass(found) else found
-        return resolved  # type: ignore[no-any-return]
-    if callable(identifier):
-        return identifier  # type: ignore[no-any-return]
-    raise ValueError(f"Could not interpret loss identifier: {describe(identifier)}")
+    return get_object(identifier, TABLE, Loss, deserialize, custom_objects)
