@@ -45,10 +45,16 @@ def dense_inputs(xp: ns.Namespace, y_true: Any, y_pred: Any) -> tuple[Any, Any, 
     return true, pred, result_dtype
 
 
-def same_shape(true: Any, pred: Any) -> None:
-    """Categorical targets must have exactly ``y_pred``'s shape (after :func:`dense_inputs`'s
-    rank fix-up): broadcasting ``[batch, 1]`` one-hot targets over ``[batch, classes]``
-    scores would give a number for a meaningless input, where tf_keras and Keras 3 raise.
+def same_shape(
+    true: Any,
+    pred: Any,
+    *,
+    what: str = "one-hot (or soft) targets",
+    hint: str = "For integer class labels, use the sparse categorical crossentropy.",
+) -> None:
+    """Targets must have exactly ``y_pred``'s shape (after :func:`dense_inputs`'s rank
+    fix-up): broadcasting ``[batch, 1]`` one-hot targets over ``[batch, classes]`` scores
+    would give a number for a meaningless input, where tf_keras and Keras 3 raise.
 
     Raises:
         ValueError: the shapes differ.
@@ -56,9 +62,8 @@ def same_shape(true: Any, pred: Any) -> None:
     t, p = _shape(true), _shape(pred)
     if t != p:
         raise ValueError(
-            f"Invalid `y_true`: expected one-hot (or soft) targets of the shape of `y_pred` {p}, "
-            f"received shape {t}. For integer class labels, use the sparse categorical "
-            "crossentropy."
+            f"Invalid `y_true`: expected {what} of the shape of `y_pred` {p}, received shape "
+            f"{t}. {hint}".rstrip()
         )
 
 

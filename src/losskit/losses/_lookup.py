@@ -13,7 +13,15 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from losskit.losses import _hinge, _probabilistic, _regression
+from losskit.losses import (
+    _circle,
+    _ctc,
+    _generalized,
+    _hinge,
+    _overlap,
+    _probabilistic,
+    _regression,
+)
 from losskit.losses._base import Loss
 from losskit.serialization._config import (
     Table,
@@ -43,9 +51,15 @@ CLASSES: dict[str, type[Loss]] = {
     "Hinge": _hinge.Hinge,
     "SquaredHinge": _hinge.SquaredHinge,
     "CategoricalHinge": _hinge.CategoricalHinge,
+    "CTC": _ctc.CTC,
+    "Dice": _overlap.Dice,
+    "Tversky": _overlap.Tversky,
+    "Circle": _circle.Circle,
+    "CategoricalGeneralizedCrossEntropy": _generalized.CategoricalGeneralizedCrossEntropy,
 }
 
-# The canonical name of each function first (it is what Keras writes), then tf_keras's aliases.
+# The canonical name of each function first (it is what Keras writes), then the aliases of
+# tf_keras (`huber_loss`, `logcosh`, `kullback_leibler_divergence`) and of both (`bce`, ...).
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "mean_squared_error": _regression.mean_squared_error,
     "mean_absolute_error": _regression.mean_absolute_error,
@@ -64,6 +78,14 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "hinge": _hinge.hinge,
     "squared_hinge": _hinge.squared_hinge,
     "categorical_hinge": _hinge.categorical_hinge,
+    "ctc": _ctc.ctc,
+    "dice": _overlap.dice,
+    "tversky": _overlap.tversky,
+    "circle": _circle.circle,
+    "categorical_generalized_cross_entropy": _generalized.categorical_generalized_cross_entropy,
+    "bce": _probabilistic.binary_crossentropy,
+    "BCE": _probabilistic.binary_crossentropy,
+    "huber_loss": _regression.huber,
     "mse": _regression.mean_squared_error,
     "MSE": _regression.mean_squared_error,
     "mae": _regression.mean_absolute_error,

@@ -19,6 +19,7 @@ __all__ = [
     "check_axis",
     "check_bool",
     "check_class_weights",
+    "check_finite",
     "check_non_negative",
     "check_open_unit",
     "check_option",
@@ -86,6 +87,12 @@ def check_non_negative(name: str, value: Any) -> float:
             "a finite number >= 0",
             lambda v: is_real(v) and 0 <= v < float("inf"),
         )
+    )
+
+
+def check_finite(name: str, value: Any) -> float:
+    return float(
+        check_option(name, value, "a finite number", lambda v: is_real(v) and math.isfinite(v))
     )
 
 

@@ -573,7 +573,7 @@ class CategoricalFocalCrossentropy(_Crossentropy):
 
     kernel = _categorical_focal
     name: InitVar[str | None] = "categorical_focal_crossentropy"
-    alpha: float | list[float] = option(0.25, check_class_weights)  # noqa: RUF009 (a field)
+    alpha: float | list[float] = option(0.25, check_class_weights)
     gamma: float = option(2.0, check_non_negative)
 
 
