@@ -33,8 +33,6 @@ import math
 from dataclasses import InitVar, dataclass
 from typing import Any
 
-import array_api_compat
-
 from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit.losses._base import evaluate
@@ -103,10 +101,9 @@ def _circle(
     distance = xp.clip(1.0 - cosine, 0.0, None)
     positive = xp.expand_dims(labels, axis=1) == xp.expand_dims(reference_labels, axis=0)
     negative = xp.logical_not(positive)
-    if remove_diagonal:
-        device = array_api_compat.device(queries)
-        rows = xp.arange(queries.shape[0], device=device)
-        columns = xp.arange(references.shape[0], device=device)
+    if remove_diagonal:  # the indices, on the labels' device, without `arange(device=)`
+        rows = xp.cumulative_sum(xp.ones_like(labels))
+        columns = xp.cumulative_sum(xp.ones_like(reference_labels))
         diagonal = xp.expand_dims(rows, axis=1) == xp.expand_dims(columns, axis=0)
         positive = xp.logical_and(positive, xp.logical_not(diagonal))
     zero = xp.zeros_like(distance)

@@ -25,8 +25,6 @@ import math
 from dataclasses import InitVar, dataclass
 from typing import Any
 
-import array_api_compat
-
 from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit.losses._base import evaluate
@@ -90,8 +88,10 @@ def _ctc(xp: ns.Namespace, y_true: Any, y_pred: Any) -> tuple[Any, None, Any]:
     # a label state may be entered from two states back unless it repeats that label
     skips = xp.logical_and(states[:, 2:] != 0, states[:, 2:] != states[:, :-2])
     impossible = xp.full_like(emissions[:, 0, :], _IMPOSSIBLE)
-    position = xp.arange(size, device=array_api_compat.device(labels))
-    alpha = xp.where(position < 2, emissions[:, 0, :], impossible)
+    # a path starts with a blank or the first label: states 0 and 1 (a True/False mask built
+    # from `states` keeps its device; `arange(device=...)` would make TorchDynamo warn)
+    first = xp.concat((states[:, :2] == states[:, :2], states[:, 2:] != states[:, 2:]), axis=1)
+    alpha = xp.where(first, emissions[:, 0, :], impossible)
     for step in range(1, steps):
         from_previous = xp.concat((impossible[:, :1], alpha[:, :-1]), axis=1)
         skipped = xp.where(skips, alpha[:, :-2], impossible[:, 2:])
