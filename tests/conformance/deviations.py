@@ -238,6 +238,7 @@ PREDICATES: dict[str, Callable[[Case], bool]] = {
 
 _KERAS = "tests/conformance/test_keras_regularizers.py"
 _KERAS_LAYERS = "tests/conformance/test_keras_layers.py"
+_KERAS3_LOSSES = "tests/conformance/test_keras3_losses.py"
 EXERCISED_BY: dict[str, str] = {
     "regularizer-exact-factors": _KERAS,
     "regularizer-factor-validation": _KERAS,
@@ -251,6 +252,12 @@ EXERCISED_BY: dict[str, str] = {
     "non-trainable-weights": _KERAS_LAYERS,
     "torch-kernel-layout": _KERAS_LAYERS,
     "activity-scalar-output": _KERAS_LAYERS,
+    "keras3-binary-crossentropy-clipping": _KERAS3_LOSSES,
+    "keras3-binary-crossentropy-shapes": _KERAS3_LOSSES,
+    "keras3-float32-losses": _KERAS3_LOSSES,
+    "ctc-unreachable-labels": _KERAS3_LOSSES,
+    "generalized-crossentropy-label-column": _KERAS3_LOSSES,
+    "keras3-weights-enlarge-loss": _KERAS3_LOSSES,
 }
 """Rows about other APIs than the three functions: the module that shows each difference
 against the real package (it must name the id)."""
