@@ -70,11 +70,13 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 def inputs(kind: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    if kind == "ctc":  # labels 1..C-1 padded with 0; some of length 0, 1 and 3, a repeat
+    if kind == "ctc":  # labels 1..C-1 padded with 0; some of length 0, 1 and 3, a repeat,
+        # and a 0 inside the labels (a label that emits the blank)
         labels = rng.integers(1, C, size=(B, 3))
         labels[0] = [2, 2, 0]
         labels[1] = [1, 0, 0]
         labels[2] = [0, 0, 0]
+        labels[3] = [1, 0, 2]
         return labels, rng.normal(size=(B, T, C)) * 2.0
     if kind == "masks":
         return (rng.random(size=(B, H, W)) < 0.4).astype(float), rng.random(size=(B, H, W))

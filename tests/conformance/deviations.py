@@ -258,6 +258,7 @@ EXERCISED_BY: dict[str, str] = {
     "ctc-unreachable-labels": _KERAS3_LOSSES,
     "generalized-crossentropy-label-column": _KERAS3_LOSSES,
     "keras3-weights-enlarge-loss": _KERAS3_LOSSES,
+    "keras3-config-options": "tests/conformance/peers/test_keras3_losses.py",
 }
 """Rows about other APIs than the three functions: the module that shows each difference
 against the real package (it must name the id)."""

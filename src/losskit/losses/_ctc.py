@@ -7,8 +7,9 @@ operations only: a Python loop over the (static) number of time steps, so it tra
 
 Conventions, as in Keras 3 (``keras.losses.ctc``): class 0 is the blank and the padding of
 ``y_true``; each label sequence is ``y_true``'s first ``count_nonzero(row)`` entries (pad at
-the end); every sample uses all ``max_length`` time steps of ``y_pred``, which holds
-unnormalized logits (a log-softmax is applied along the class axis).
+the end; a 0 inside that prefix is a label that emits the blank, as TensorFlow treats it);
+every sample uses all ``max_length`` time steps of ``y_pred``, which holds unnormalized
+logits (a log-softmax is applied along the class axis).
 
 Example:
     >>> import numpy as np
@@ -85,8 +86,10 @@ def _ctc(xp: ns.Namespace, y_true: Any, y_pred: Any) -> tuple[Any, None, Any]:
     emissions = xp.take_along_axis(
         log_p, xp.broadcast_to(xp.expand_dims(states, axis=1), (batch, steps, size)), axis=2
     )
-    # a label state may be entered from two states back unless it repeats that label
-    skips = xp.logical_and(states[:, 2:] != 0, states[:, 2:] != states[:, :-2])
+    # a label state may be entered from two states back (skipping a blank) unless it repeats
+    # that label; blank states never differ from two back (TensorFlow's transitions, also for a
+    # 0 inside a label sequence)
+    skips = states[:, 2:] != states[:, :-2]
     impossible = xp.full_like(emissions[:, 0, :], _IMPOSSIBLE)
     # a path starts with a blank or the first label: states 0 and 1 (a True/False mask built
     # from `states` keeps its device; `arange(device=...)` would make TorchDynamo warn)
