@@ -291,3 +291,34 @@ def test_subclassing_a_built_in_keeps_its_options() -> None:
     assert loss.name == "huber_loss"
     # per-sample Huber of 0.5 and 3.0 errors with delta 0.5: 0.125 and 1.375, doubled
     assert_close(loss(np.zeros((2, 1)), np.array([[0.5], [3.0]])), 2 * (0.125 + 1.375))
+
+
+# ----------------------------------------------------------------------------- masks
+
+
+class Squared(L.Loss):
+    """Per-element squared errors, with any array library's operators."""
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return (y_true - y_pred) ** 2
+
+
+def test_keras3_rank_rule_with_a_column_mask_and_row_weights(xp: Backend) -> None:
+    """Keras 3's LossTest.test_rank_adjustment: [4] losses, [4] weights and a [4, 1] mask. The
+    mask's rank fix-up gives the losses a trailing axis; the weights must follow (they were
+    broadcast to [4, 4], a 4x too large denominator, before)."""
+    y_true, y_pred = np.array([1.0, 0.0, 1.0, 0.0]), np.array([0.1, 0.2, 0.3, 0.4])
+    weights = np.array([0.4, 0.3, 0.2, 0.1])
+    mask = np.array([[True], [False], [True], [True]])
+    loss = Squared(sample_weight_rank="keras3")
+    got = xp.run(
+        lambda t, p, w, m: loss(t, p, sample_weight=w, mask=m),
+        xp.asarray(y_true),
+        xp.asarray(y_pred),
+        xp.asarray(weights),
+        xp.asarray(mask),
+    )
+    kept = [0, 2, 3]
+    expected = np.sum(weights[kept] * ((y_true - y_pred) ** 2)[kept]) / 3
+    assert tuple(got.shape) == ()
+    assert_close(xp.numpy(got), expected, rtol=1e-12)

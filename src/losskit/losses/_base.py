@@ -84,7 +84,16 @@ def reduce_losses(
             values, weights = _same_rank_weights(xp, values, weights, rule, "sample_weight")
     if mask is not None:
         valid = _as_weights(xp, mask, values, "mask")
+        rank = values.ndim
         values, valid = _same_rank_weights(xp, values, valid, rule, "mask")
+        if values.ndim != rank and not isinstance(weights, float) and weights.ndim:
+            # Keras 3's rule gave the losses a trailing axis of 1 for a [B, 1] mask (or took
+            # one away): the weights, aligned with the old losses, follow
+            weights = (
+                xp.expand_dims(weights, axis=-1)
+                if values.ndim > rank
+                else xp.squeeze(weights, axis=-1)
+            )
         if reduction in (Reduction.AUTO, Reduction.SUM_OVER_BATCH_SIZE):
             count = xp.sum(valid)
             valid = valid * divide_no_nan(xp, xp.ones_like(count) * size(values.shape), count)
