@@ -103,20 +103,21 @@ def assert_decimal(actual: Any, expected: Any, decimal: int = 3) -> None:
     np.testing.assert_almost_equal(value(actual), value(expected), decimal=decimal)
 
 
-def assert_class_serialization(instance: Any) -> None:
+def assert_class_serialization(instance: Any, module: Any = None) -> None:
     """Keras 3's ``run_class_serialization_test`` with losskit's API: ``get_config`` ->
-    JSON -> ``from_config`` gives the same config and attributes; ``serialize`` -> JSON ->
-    ``deserialize`` gives the same config."""
+    JSON -> ``from_config`` gives the same config and attributes; ``module.serialize`` ->
+    JSON -> ``module.deserialize`` (``losskit.losses`` by default) gives the same config."""
     import json
 
     import losskit.losses
 
+    module = losskit.losses if module is None else module
     cls = type(instance)
     config = json.dumps(instance.get_config())
     revived = cls.from_config(json.loads(config))
     assert json.dumps(revived.get_config()) == config
     assert set(dir(instance)) == set(dir(revived))
-    serialized = json.dumps(losskit.losses.serialize(instance))
-    again = losskit.losses.deserialize(json.loads(serialized))
+    serialized = json.dumps(module.serialize(instance))
+    again = module.deserialize(json.loads(serialized))
     assert type(again) is cls
     assert json.dumps(again.get_config()) == config
