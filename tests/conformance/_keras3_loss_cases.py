@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from tests.conformance._loss_cases import Spec, _array, _softmax
+
 B, T, C, D, H, W = 6, 5, 4, 3, 3, 4
 """Batch, time steps (CTC; steps of the generalized crossentropy), classes, embedding size,
 mask height and width."""
@@ -18,54 +20,38 @@ mask height and width."""
 REDUCTIONS = ("sum_over_batch_size", "none", "sum", "mean", "mean_with_sample_weight")
 
 
-@dataclasses.dataclass(frozen=True)
-class Spec:
-    cls: str
-    function: str
-    kwargs: tuple[tuple[str, Any], ...]
-    inputs: str
-
-    @property
-    def id(self) -> str:
-        arguments = ",".join(f"{k}={v}" for k, v in self.kwargs)
-        return f"{self.cls}({arguments})[{self.inputs}]"
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return dict(self.kwargs)
-
+FUNCTIONS = {
+    "CTC": "ctc",
+    "Dice": "dice",
+    "Tversky": "tversky",
+    "Circle": "circle",
+    "CategoricalGeneralizedCrossEntropy": "categorical_generalized_cross_entropy",
+}
+"""The function form of each class (the same name in Keras 3 and losskit)."""
 
 SPECS = (
-    Spec("CTC", "ctc", (), "ctc"),
-    Spec("Dice", "dice", (), "masks"),
-    Spec("Dice", "dice", (("axis", [1, 2]),), "masks"),
-    Spec("Tversky", "tversky", (), "masks"),
-    Spec("Tversky", "tversky", (("alpha", 0.7), ("beta", 0.3), ("axis", [1, 2])), "masks"),
-    Spec("Circle", "circle", (), "embeddings"),
+    Spec("CTC", (), "ctc"),
+    Spec("Dice", (), "masks"),
+    Spec("Dice", (("axis", [1, 2]),), "masks"),
+    Spec("Tversky", (), "masks"),
+    Spec("Tversky", (("alpha", 0.7), ("beta", 0.3), ("axis", [1, 2])), "masks"),
+    Spec("Circle", (), "embeddings"),
     Spec(
         "Circle",
-        "circle",
         (("gamma", 8.0), ("margin", 0.25), ("remove_diagonal", False)),
         "embeddings",
     ),
     Spec(
         "CategoricalGeneralizedCrossEntropy",
-        "categorical_generalized_cross_entropy",
         (),
         "probabilities",
     ),
     Spec(
         "CategoricalGeneralizedCrossEntropy",
-        "categorical_generalized_cross_entropy",
         (("q", 0.8),),
         "sequence_probabilities",
     ),
 )
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def inputs(kind: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -152,10 +138,6 @@ def cases() -> list[Case]:
     return [make_case(spec, index) for index, spec in enumerate(SPECS)]
 
 
-def _array(value: np.ndarray) -> dict[str, Any]:
-    return {"dtype": str(value.dtype), "shape": list(value.shape), "values": value.ravel().tolist()}
-
-
 def probes() -> dict[str, dict[str, Any]]:
     """Inputs where Keras 3 and losskit differ: each is a row of docs/deviations.md."""
     return {
@@ -212,7 +194,7 @@ def payload() -> dict[str, Any]:
             {
                 "id": case.id,
                 "class": case.spec.cls,
-                "function": case.spec.function,
+                "function": FUNCTIONS[case.spec.cls],
                 "kwargs": case.spec.options,
                 "y_true": _array(case.y_true),
                 "y_pred": _array(case.y_pred),

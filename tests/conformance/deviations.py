@@ -256,6 +256,7 @@ EXERCISED_BY: dict[str, str] = {
     "keras3-binary-crossentropy-shapes": _KERAS3_LOSSES,
     "keras3-float32-losses": _KERAS3_LOSSES,
     "ctc-unreachable-labels": _KERAS3_LOSSES,
+    "ctc-zero-label-gradient": _KERAS3_LOSSES,
     "generalized-crossentropy-label-column": _KERAS3_LOSSES,
     "keras3-weights-enlarge-loss": _KERAS3_LOSSES,
     "keras3-config-options": "tests/conformance/peers/test_keras3_losses.py",

@@ -197,7 +197,8 @@ class TestRegularizers:
         assert_all_close(regularizers.L1L2(l1=0.1, l2=0.2)(np.zeros((4, 4), np.float32)), 0.0)
 
 
-INVALID = r"Invalid `test`: expected a non-negative, finite number"
+# (the wording of "finite and >= 0" is being unified; the pattern takes both)
+INVALID = r"Invalid `test`: expected a (non-negative, finite number|finite number >= 0)"
 
 
 class TestValidateFloatArg:
