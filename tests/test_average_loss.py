@@ -271,3 +271,16 @@ def test_cached_small_numpy_calls_match_the_general_path() -> None:
     with replica_context(2, gradients="mean"):
         got = compute_average_loss(losses, weights, global_batch_size=64)
     assert float(got) == pytest.approx(2 * expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("xp_name", ["numpy", "torch"])
+def test_cached_calls_keep_the_rank_fix_up(xp_name: str) -> None:
+    # [B, 1] weights against [B] losses are squeezed; the cached path must squeeze them too
+    # (a shortcut once returned `losses @ weights`, of shape [1], from the second call on)
+    module = np if xp_name == "numpy" else pytest.importorskip("torch")
+    losses = module.asarray(np.array([2.0, 4.0, 1.0], dtype=np.float32))
+    weights = module.asarray(np.array([[0.0], [2.0], [1.0]], dtype=np.float32))
+    for _ in range(3):
+        result = compute_average_loss(losses, weights, global_batch_size=5)
+        assert tuple(result.shape) == ()
+        assert float(result) == pytest.approx((8.0 + 1.0) / 5, rel=1e-6)

@@ -99,7 +99,8 @@ def _check(xp: ns.Namespace, values: Any, weights: Any, *, received: Any) -> Che
     single_dot = (
         ns.is_numpy_namespace(xp)
         and values.ndim == 1
-        and weight_shape == tuple(values.shape)
+        and weight_shape is not None
+        and weight_shape == tuple(weights.shape) == tuple(values.shape)  # no rank fix-up
         and values.dtype == weights.dtype == dtype == result_dtype
         and values.shape[0] <= SINGLE_DOT
     )

@@ -6,6 +6,10 @@
   trailing 1 from the weights, or add one), then NumPy broadcasting. losskit also requires
   the weights to broadcast *to* the losses: a weight that silently grows the batch (TensorFlow
   turns a ``[1, 3]`` loss with ``[3]`` weights into a ``[3, 3]`` loss) is an error.
+* Keras 3 (``squeeze_or_expand_to_same_rank``): when two arrays' ranks differ by one and the
+  longer one ends in an axis of size 1, that axis is squeezed, or, if the shorter one has
+  rank 1, the shorter one gains a trailing axis. It pairs ``y_true`` with ``y_pred``, and
+  the losses with their weights or mask.
 """
 
 from __future__ import annotations
@@ -57,6 +61,22 @@ def fix_weight_rank(
         weights = xp.expand_dims(weights, axis=-1)
     check_broadcasts_to(values.shape, weights.shape, values=values_name, weights=weights_name)
     return weights
+
+
+def keras3_same_rank(xp: Namespace, first: Array, second: Array) -> tuple[Array, Array]:
+    """Keras 3's rank fix-up of a pair: ``[B, 1]`` against ``[B]`` gives ``[B, 1]`` and
+    ``[B, 1]``; ``[B, T, 1]`` against ``[B, T]`` gives ``[B, T]`` twice; anything else is
+    returned as it is."""
+    r, s = first.ndim, second.ndim
+    if r == s + 1 and first.shape[-1] == 1:
+        if s == 1:
+            return first, xp.expand_dims(second, axis=-1)
+        return xp.squeeze(first, axis=-1), second
+    if s == r + 1 and second.shape[-1] == 1:
+        if r == 1:
+            return xp.expand_dims(first, axis=-1), second
+        return first, xp.squeeze(second, axis=-1)
+    return first, second
 
 
 def check_broadcasts_to(

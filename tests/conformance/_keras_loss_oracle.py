@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from typing import Any
 
 TF_KERAS_REDUCTIONS = ("auto", "none", "sum", "sum_over_batch_size")
@@ -35,33 +34,14 @@ def main(argv: list[str]) -> int:
     warnings.simplefilter("ignore")
 
     import keras
-    import numpy as np
     import tensorflow as tf
     import tf_keras
 
     tf.get_logger().setLevel("ERROR")
+    from _tf_values import masked, outcome, tensor  # this script's folder
+
     losses = {"tf_keras": tf_keras.losses, "keras3": keras.losses}
     reductions = {"tf_keras": TF_KERAS_REDUCTIONS, "keras3": KERAS3_REDUCTIONS}
-
-    def tensor(spec: dict[str, Any]) -> Any:
-        values = np.asarray(spec["values"], np.float64).reshape(spec["shape"])
-        return tf.constant(values.astype(spec["dtype"]))
-
-    def outcome(fn: Callable[[], Any]) -> dict[str, Any]:
-        try:
-            result = tf.convert_to_tensor(fn())
-        except Exception as error:  # the error itself is the result
-            return {"error": type(error).__name__, "message": str(error)[:500]}
-        return {
-            "value": np.asarray(result.numpy(), np.float64).ravel().tolist(),
-            "shape": list(result.shape),
-            "dtype": result.dtype.name,
-        }
-
-    def masked(y_pred: Any, mask: Any) -> Any:
-        y_pred = tf.identity(y_pred)
-        y_pred._keras_mask = mask
-        return y_pred
 
     results: dict[str, Any] = {
         "versions": {

@@ -239,6 +239,7 @@ PREDICATES: dict[str, Callable[[Case], bool]] = {
 _KERAS = "tests/conformance/test_keras_regularizers.py"
 _KERAS_LAYERS = "tests/conformance/test_keras_layers.py"
 _V1 = "tests/conformance/test_v1_losses.py"
+_KERAS3_LOSSES = "tests/conformance/test_keras3_losses.py"
 EXERCISED_BY: dict[str, str] = {
     "regularizer-exact-factors": _KERAS,
     "regularizer-factor-validation": _KERAS,
@@ -256,6 +257,14 @@ EXERCISED_BY: dict[str, str] = {
     "v1-pairwise-scalar-weight": _V1,
     "v1-option-checks": _V1,
     "sparse-label-values": _V1,
+    "keras3-binary-crossentropy-clipping": _KERAS3_LOSSES,
+    "keras3-binary-crossentropy-shapes": _KERAS3_LOSSES,
+    "keras3-float32-losses": _KERAS3_LOSSES,
+    "ctc-unreachable-labels": _KERAS3_LOSSES,
+    "ctc-zero-label-gradient": _KERAS3_LOSSES,
+    "generalized-crossentropy-label-column": _KERAS3_LOSSES,
+    "keras3-weights-enlarge-loss": _KERAS3_LOSSES,
+    "keras3-config-options": "tests/conformance/peers/test_keras3_losses.py",
 }
 """Rows about other APIs than the three functions: the module that shows each difference
 against the real package (it must name the id)."""

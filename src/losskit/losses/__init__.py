@@ -6,6 +6,12 @@ re-exported here, one per line.
 """
 
 from losskit.losses._base import Loss
+from losskit.losses._circle import Circle
+from losskit.losses._circle import circle
+from losskit.losses._ctc import CTC
+from losskit.losses._ctc import ctc
+from losskit.losses._generalized import CategoricalGeneralizedCrossEntropy
+from losskit.losses._generalized import categorical_generalized_cross_entropy
 from losskit.losses._hinge import CategoricalHinge
 from losskit.losses._hinge import Hinge
 from losskit.losses._hinge import SquaredHinge
@@ -15,6 +21,10 @@ from losskit.losses._hinge import squared_hinge
 from losskit.losses._lookup import deserialize
 from losskit.losses._lookup import get
 from losskit.losses._lookup import serialize
+from losskit.losses._overlap import Dice
+from losskit.losses._overlap import Tversky
+from losskit.losses._overlap import dice
+from losskit.losses._overlap import tversky
 from losskit.losses._probabilistic import BinaryCrossentropy
 from losskit.losses._probabilistic import BinaryFocalCrossentropy
 from losskit.losses._probabilistic import CategoricalCrossentropy
@@ -52,6 +62,7 @@ kld = KLD = kullback_leibler_divergence = kl_divergence
 logcosh = log_cosh
 
 __all__ = [
+    "CTC",
     "KLD",
     "MAE",
     "MAPE",
@@ -61,8 +72,11 @@ __all__ = [
     "BinaryFocalCrossentropy",
     "CategoricalCrossentropy",
     "CategoricalFocalCrossentropy",
+    "CategoricalGeneralizedCrossEntropy",
     "CategoricalHinge",
+    "Circle",
     "CosineSimilarity",
+    "Dice",
     "Hinge",
     "Huber",
     "KLDivergence",
@@ -75,13 +89,18 @@ __all__ = [
     "Poisson",
     "SparseCategoricalCrossentropy",
     "SquaredHinge",
+    "Tversky",
     "binary_crossentropy",
     "binary_focal_crossentropy",
     "categorical_crossentropy",
     "categorical_focal_crossentropy",
+    "categorical_generalized_cross_entropy",
     "categorical_hinge",
+    "circle",
     "cosine_similarity",
+    "ctc",
     "deserialize",
+    "dice",
     "get",
     "hinge",
     "huber",
@@ -102,4 +121,5 @@ __all__ = [
     "serialize",
     "sparse_categorical_crossentropy",
     "squared_hinge",
+    "tversky",
 ]

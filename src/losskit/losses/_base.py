@@ -15,13 +15,12 @@ from typing import Any
 from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit._kernels.sums import divide_no_nan, size
-from losskit._shapes import check_broadcasts_to, fix_weight_rank
+from losskit._shapes import check_broadcasts_to, fix_weight_rank, keras3_same_rank
 from losskit.reduction import Reduction, ReductionLike
 from losskit.weighted_loss import weighted
 
 __all__ = [
     "SAMPLE_WEIGHT_RANKS",
-    "FunctionLoss",
     "Kernel",
     "Loss",
     "evaluate",
@@ -39,51 +38,6 @@ def _snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
-def check_option(name: str, value: Any, expected: str, ok: Callable[[Any], bool]) -> Any:
-    """``value`` if ``ok(value)``, else a ``ValueError`` naming the option."""
-    try:
-        good = ok(value)
-    except TypeError:
-        good = False
-    if not good:
-        raise ValueError(invalid(name, expected, value))
-    return value
-
-
-def is_real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def check_bool(name: str, value: Any) -> bool:
-    return bool(check_option(name, value, "True or False", lambda v: isinstance(v, bool)))
-
-
-def check_axis(value: Any) -> int:
-    return int(
-        check_option(
-            "axis", value, "an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)
-        )
-    )
-
-
-def check_unit(name: str, value: Any) -> float:
-    """A number in [0, 1] (label smoothing, alpha)."""
-    return float(
-        check_option(name, value, "a number in [0, 1]", lambda v: is_real(v) and 0 <= v <= 1)
-    )
-
-
-def check_non_negative(name: str, value: Any) -> float:
-    return float(
-        check_option(
-            name,
-            value,
-            "a finite number >= 0",
-            lambda v: is_real(v) and 0 <= v < float("inf"),
-        )
-    )
-
-
 def _same_rank_weights(
     xp: ns.Namespace, values: Any, weights: Any, rule: str, name: str
 ) -> tuple[Any, Any]:
@@ -91,18 +45,7 @@ def _same_rank_weights(
     values' shape (never beyond it)."""
     if rule == "tf_keras":
         return values, fix_weight_rank(xp, values, weights, values_name="losses", weights_name=name)
-    # Keras 3's squeeze_or_expand_to_same_rank(values, weights)
-    r, s = values.ndim, weights.ndim
-    if r == s + 1 and values.shape[-1] == 1:
-        if s == 1:
-            weights = xp.expand_dims(weights, axis=-1)
-        else:
-            values = xp.squeeze(values, axis=-1)
-    elif s == r + 1 and weights.shape[-1] == 1:
-        if r == 1:
-            values = xp.expand_dims(values, axis=-1)
-        else:
-            weights = xp.squeeze(weights, axis=-1)
+    values, weights = keras3_same_rank(xp, values, weights)
     check_broadcasts_to(values.shape, weights.shape, values="losses", weights=name)
     return values, weights
 
@@ -141,7 +84,16 @@ def reduce_losses(
             values, weights = _same_rank_weights(xp, values, weights, rule, "sample_weight")
     if mask is not None:
         valid = _as_weights(xp, mask, values, "mask")
+        rank = values.ndim
         values, valid = _same_rank_weights(xp, values, valid, rule, "mask")
+        if values.ndim != rank and not isinstance(weights, float) and weights.ndim:
+            # Keras 3's rule gave the losses a trailing axis of 1 for a [B, 1] mask (or took
+            # one away): the weights, aligned with the old losses, follow
+            weights = (
+                xp.expand_dims(weights, axis=-1)
+                if values.ndim > rank
+                else xp.squeeze(weights, axis=-1)
+            )
         if reduction in (Reduction.AUTO, Reduction.SUM_OVER_BATCH_SIZE):
             count = xp.sum(valid)
             valid = valid * divide_no_nan(xp, xp.ones_like(count) * size(values.shape), count)
@@ -226,9 +178,18 @@ class Loss:
         raise NotImplementedError(f"{type(self).__qualname__} must implement call(y_true, y_pred)")
 
     def _per_element(self, xp: ns.Namespace, y_true: Any, y_pred: Any) -> tuple[Any, Any, Any]:
-        """(losses in their accumulation dtype, valid mask or None, result dtype)."""
+        """(losses in their accumulation dtype, valid mask or None, result dtype).
+
+        The result has ``y_pred``'s floating dtype even where ``call`` promoted (NumPy's
+        ``int32 - float32`` is float64); with a ``y_pred`` that is not a floating array, the
+        dtype of ``call``'s result decides.
+        """
         values = ns.as_array(xp, self.call(y_true, y_pred), name="call() result")
         result_dtype, dtype = ns.loss_dtypes(xp, values, name="call() result")
+        if hasattr(y_pred, "dtype"):
+            pred = ns.as_array(xp, y_pred, name="y_pred", like=values)
+            if ns.is_real_floating(xp, pred.dtype):
+                result_dtype = pred.dtype
         return ns.astype(xp, values, dtype), None, result_dtype
 
     def __call__(
@@ -307,30 +268,3 @@ def _as_bool(xp: ns.Namespace, mask: Any, like: Any) -> Any:
         return array
     ns.check_weight_dtype(xp, array, name="mask")
     return array != 0
-
-
-class FunctionLoss(Loss):
-    """A built-in loss: a per-element kernel and its options (Keras's LossFunctionWrapper)."""
-
-    kernel: Kernel
-    function: Callable[..., Any]
-
-    def __init__(
-        self,
-        *,
-        reduction: ReductionLike = Reduction.AUTO,
-        name: str | None = None,
-        sample_weight_rank: str = "tf_keras",
-        **options: Any,
-    ) -> None:
-        super().__init__(reduction=reduction, name=name, sample_weight_rank=sample_weight_rank)
-        self.options = options
-
-    def call(self, y_true: Any, y_pred: Any) -> Any:
-        return evaluate(type(self).kernel, y_true, y_pred, **self.options)
-
-    def _per_element(self, xp: ns.Namespace, y_true: Any, y_pred: Any) -> tuple[Any, Any, Any]:
-        return type(self).kernel(xp, y_true, y_pred, **self.options)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), **self.options}

@@ -13,12 +13,13 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import InitVar, dataclass
 from typing import Any
 
 from losskit import _namespace as ns
-from losskit.losses._base import FunctionLoss, evaluate
+from losskit.losses._base import evaluate
+from losskit.losses._builtin import BuiltinLoss
 from losskit.losses._inputs import dense_inputs
-from losskit.reduction import Reduction, ReductionLike
 
 __all__ = [
     "CategoricalHinge",
@@ -28,8 +29,6 @@ __all__ = [
     "hinge",
     "squared_hinge",
 ]
-
-_AUTO = Reduction.AUTO
 
 
 def _signed_labels(xp: ns.Namespace, true: Any) -> Any:
@@ -107,46 +106,25 @@ def categorical_hinge(y_true: Any, y_pred: Any) -> Any:
     return evaluate(_categorical_hinge, y_true, y_pred)
 
 
-class Hinge(FunctionLoss):
+@dataclass(kw_only=True, eq=False, repr=False)
+class Hinge(BuiltinLoss):
     """:func:`hinge`, weighted and reduced."""
 
     kernel = _hinge
-
-    def __init__(
-        self,
-        *,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "hinge",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(reduction=reduction, name=name, sample_weight_rank=sample_weight_rank)
+    name: InitVar[str | None] = "hinge"
 
 
-class SquaredHinge(FunctionLoss):
+@dataclass(kw_only=True, eq=False, repr=False)
+class SquaredHinge(BuiltinLoss):
     """:func:`squared_hinge`, weighted and reduced."""
 
     kernel = _squared_hinge
-
-    def __init__(
-        self,
-        *,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "squared_hinge",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(reduction=reduction, name=name, sample_weight_rank=sample_weight_rank)
+    name: InitVar[str | None] = "squared_hinge"
 
 
-class CategoricalHinge(FunctionLoss):
+@dataclass(kw_only=True, eq=False, repr=False)
+class CategoricalHinge(BuiltinLoss):
     """:func:`categorical_hinge`, weighted and reduced."""
 
     kernel = _categorical_hinge
-
-    def __init__(
-        self,
-        *,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "categorical_hinge",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(reduction=reduction, name=name, sample_weight_rank=sample_weight_rank)
+    name: InitVar[str | None] = "categorical_hinge"

@@ -6,6 +6,7 @@ from typing import Any
 
 from losskit import _namespace as ns
 from losskit._errors import invalid
+from losskit._shapes import keras3_same_rank
 from losskit.losses._numerics import index_dtype, normalize_axis
 
 __all__ = ["dense_inputs", "same_shape", "sparse_inputs"]
@@ -32,15 +33,7 @@ def dense_inputs(xp: ns.Namespace, y_true: Any, y_pred: Any) -> tuple[Any, Any, 
     true = ns.as_array(xp, y_true, name="y_true", like=pred)
     ns.check_weight_dtype(xp, true, name="y_true")
     true = ns.astype(xp, true, dtype)
-    r, s = true.ndim, pred.ndim
-    if r == s + 1 and true.shape[-1] == 1:
-        true = xp.squeeze(true, axis=-1) if s != 1 else true
-        pred = xp.expand_dims(pred, axis=-1) if s == 1 else pred
-    elif s == r + 1 and pred.shape[-1] == 1:
-        if r == 1:
-            true = xp.expand_dims(true, axis=-1)
-        else:
-            pred = xp.squeeze(pred, axis=-1)
+    true, pred = keras3_same_rank(xp, true, pred)
     t, p = _shape(true), _shape(pred)
     fits = len(t) <= len(p) and all(a in (1, b) for a, b in zip(t[::-1], p[::-1], strict=False))
     if not fits:
@@ -52,10 +45,16 @@ def dense_inputs(xp: ns.Namespace, y_true: Any, y_pred: Any) -> tuple[Any, Any, 
     return true, pred, result_dtype
 
 
-def same_shape(true: Any, pred: Any) -> None:
-    """Categorical targets must have exactly ``y_pred``'s shape (after :func:`dense_inputs`'s
-    rank fix-up): broadcasting ``[batch, 1]`` one-hot targets over ``[batch, classes]``
-    scores would give a number for a meaningless input, where tf_keras and Keras 3 raise.
+def same_shape(
+    true: Any,
+    pred: Any,
+    *,
+    what: str = "one-hot (or soft) targets",
+    hint: str = "For integer class labels, use the sparse categorical crossentropy.",
+) -> None:
+    """Targets must have exactly ``y_pred``'s shape (after :func:`dense_inputs`'s rank
+    fix-up): broadcasting ``[batch, 1]`` one-hot targets over ``[batch, classes]`` scores
+    would give a number for a meaningless input, where tf_keras and Keras 3 raise.
 
     Raises:
         ValueError: the shapes differ.
@@ -63,9 +62,8 @@ def same_shape(true: Any, pred: Any) -> None:
     t, p = _shape(true), _shape(pred)
     if t != p:
         raise ValueError(
-            f"Invalid `y_true`: expected one-hot (or soft) targets of the shape of `y_pred` {p}, "
-            f"received shape {t}. For integer class labels, use the sparse categorical "
-            "crossentropy."
+            f"Invalid `y_true`: expected {what} of the shape of `y_pred` {p}, received shape "
+            f"{t}. {hint}".rstrip()
         )
 
 

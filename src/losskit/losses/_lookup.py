@@ -13,10 +13,22 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from losskit._errors import describe
-from losskit.losses import _hinge, _probabilistic, _regression
+from losskit.losses import (
+    _circle,
+    _ctc,
+    _generalized,
+    _hinge,
+    _overlap,
+    _probabilistic,
+    _regression,
+)
 from losskit.losses._base import Loss
-from losskit.serialization._config import Table, deserialize_object, serialize_object
+from losskit.serialization._config import (
+    Table,
+    deserialize_object,
+    get_object,
+    serialize_object,
+)
 
 __all__ = ["deserialize", "get", "serialize"]
 
@@ -39,9 +51,15 @@ CLASSES: dict[str, type[Loss]] = {
     "Hinge": _hinge.Hinge,
     "SquaredHinge": _hinge.SquaredHinge,
     "CategoricalHinge": _hinge.CategoricalHinge,
+    "CTC": _ctc.CTC,
+    "Dice": _overlap.Dice,
+    "Tversky": _overlap.Tversky,
+    "Circle": _circle.Circle,
+    "CategoricalGeneralizedCrossEntropy": _generalized.CategoricalGeneralizedCrossEntropy,
 }
 
-# The canonical name of each function first (it is what Keras writes), then tf_keras's aliases.
+# The canonical name of each function first (it is what Keras writes), then the aliases of
+# tf_keras (`huber_loss`, `logcosh`, `kullback_leibler_divergence`) and of both (`bce`, ...).
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "mean_squared_error": _regression.mean_squared_error,
     "mean_absolute_error": _regression.mean_absolute_error,
@@ -60,6 +78,14 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "hinge": _hinge.hinge,
     "squared_hinge": _hinge.squared_hinge,
     "categorical_hinge": _hinge.categorical_hinge,
+    "ctc": _ctc.ctc,
+    "dice": _overlap.dice,
+    "tversky": _overlap.tversky,
+    "circle": _circle.circle,
+    "categorical_generalized_cross_entropy": _generalized.categorical_generalized_cross_entropy,
+    "bce": _probabilistic.binary_crossentropy,
+    "BCE": _probabilistic.binary_crossentropy,
+    "huber_loss": _regression.huber,
     "mse": _regression.mean_squared_error,
     "MSE": _regression.mean_squared_error,
     "mae": _regression.mean_absolute_error,
@@ -190,16 +216,4 @@ def get(
         >>> get("mse").__name__, get("MeanSquaredError")
         ('mean_squared_error', MeanSquaredError(reduction='auto', name='mean_squared_error'))
     """
-    if identifier is None:
-        return None
-    if inspect.isclass(identifier):
-        if issubclass(identifier, Loss):
-            return identifier()
-        raise ValueError(f"Could not interpret loss identifier: {describe(identifier)}")
-    if isinstance(identifier, (str, bytes, dict)):
-        found = deserialize(identifier, custom_objects)
-        resolved: Any = found() if inspect.isclass(found) else found
-        return resolved  # type: ignore[no-any-return]
-    if callable(identifier):
-        return identifier  # type: ignore[no-any-return]
-    raise ValueError(f"Could not interpret loss identifier: {describe(identifier)}")
+    return get_object(identifier, TABLE, Loss, deserialize, custom_objects)

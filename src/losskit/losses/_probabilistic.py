@@ -27,18 +27,14 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import InitVar, dataclass
 from typing import Any
 
 from losskit import _namespace as ns
-from losskit.losses._base import (
-    FunctionLoss,
-    check_axis,
-    check_bool,
-    check_non_negative,
-    check_option,
-    check_unit,
-    evaluate,
-)
+from losskit._errors import invalid
+from losskit.losses._base import evaluate
+from losskit.losses._builtin import BuiltinLoss
 from losskit.losses._inputs import dense_inputs, same_shape, sparse_inputs
 from losskit.losses._numerics import (
     EPSILON,
@@ -47,7 +43,15 @@ from losskit.losses._numerics import (
     softplus,
     sparse_crossentropy,
 )
-from losskit.reduction import Reduction, ReductionLike
+from losskit.losses._options import (
+    check_axis,
+    check_bool,
+    check_class_weights,
+    check_non_negative,
+    check_option,
+    check_unit,
+    option,
+)
 
 __all__ = [
     "BinaryCrossentropy",
@@ -66,15 +70,44 @@ __all__ = [
     "sparse_categorical_crossentropy",
 ]
 
-_AUTO = Reduction.AUTO
-
 
 def _class_axis(xp: ns.Namespace, pred: Any, axis: int, y_pred: Any) -> int:
     if pred.ndim == 0:
-        from losskit._errors import invalid
-
         raise ValueError(invalid("y_pred", "an array with a class axis (rank >= 1)", y_pred))
     return normalize_axis(axis, pred.ndim)
+
+
+def _warn_one_class(pred: Any, axis: int, loss: str) -> None:
+    """tf_keras's and Keras 3's ``SyntaxWarning`` for a class axis of size 1 (one class: the
+    loss is the same for every input)."""
+    if pred.shape[axis] == 1:
+        warnings.warn(
+            f"In loss {loss}, expected `y_pred` of shape (batch_size, num_classes) with "
+            f"num_classes > 1 along axis {axis}, received shape {tuple(pred.shape)}: with one "
+            "class the loss does not depend on the input. For two classes, consider "
+            "binary_crossentropy.",
+            SyntaxWarning,
+            stacklevel=5,  # the caller of the function form or of Loss.__call__
+        )
+
+
+def _class_weights(xp: ns.Namespace, alpha: float | list[float], pred: Any, axis: int) -> Any:
+    """``alpha`` as a factor of the per-class terms: a number, or one weight per class laid
+    along ``axis``."""
+    if not isinstance(alpha, list):
+        return alpha
+    classes = pred.shape[axis]
+    if len(alpha) != classes:
+        raise ValueError(
+            invalid(
+                "alpha",
+                f"a number or one weight per class ({classes}, the size of axis {axis} of "
+                "`y_pred`)",
+                alpha,
+            )
+        )
+    weights = ns.astype(xp, ns.as_array(xp, alpha, name="alpha", like=pred), pred.dtype)
+    return xp.reshape(weights, (classes,) + (1,) * (pred.ndim - 1 - axis))
 
 
 def _binary_terms(xp: ns.Namespace, true: Any, pred: Any, from_logits: bool) -> Any:
@@ -155,6 +188,7 @@ def _categorical(
     true, pred, dtype = dense_inputs(xp, y_true, y_pred)
     same_shape(true, pred)
     axis = _class_axis(xp, pred, axis, y_pred)
+    _warn_one_class(pred, axis, "categorical_crossentropy")
     true = _smooth_categorical(true, label_smoothing, axis)
     if from_logits:
         log_p = log_softmax(xp, pred, axis)
@@ -169,7 +203,7 @@ def _categorical_focal(
     y_true: Any,
     y_pred: Any,
     *,
-    alpha: float,
+    alpha: float | list[float],
     gamma: float,
     from_logits: bool,
     label_smoothing: float,
@@ -178,13 +212,15 @@ def _categorical_focal(
     true, pred, dtype = dense_inputs(xp, y_true, y_pred)
     same_shape(true, pred)
     axis = _class_axis(xp, pred, axis, y_pred)
+    _warn_one_class(pred, axis, "categorical_focal_crossentropy")
+    weights = _class_weights(xp, alpha, pred, axis)
     true = _smooth_categorical(true, label_smoothing, axis)
     if from_logits:
         p = xp.exp(log_softmax(xp, pred, axis))
     else:
         p = pred / xp.sum(pred, axis=axis, keepdims=True)
     p = xp.clip(p, EPSILON, 1.0 - EPSILON)
-    terms = alpha * xp.pow(1.0 - p, gamma) * (-true * xp.log(p))
+    terms = weights * xp.pow(1.0 - p, gamma) * (-true * xp.log(p))
     return xp.sum(terms, axis=axis), None, dtype
 
 
@@ -227,9 +263,9 @@ def _poisson(xp: ns.Namespace, y_true: Any, y_pred: Any) -> tuple[Any, None, Any
 # ----------------------------------------------------------------------------- options
 
 
-def _ignore_class(value: Any) -> int | None:
+def _ignore_class(name: str, value: Any) -> int | None:
     return check_option(  # type: ignore[no-any-return]
-        "ignore_class",
+        name,
         value,
         "an integer class index or None",
         lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
@@ -240,12 +276,19 @@ def _crossentropy_options(from_logits: Any, label_smoothing: Any, axis: Any) -> 
     return {
         "from_logits": check_bool("from_logits", from_logits),
         "label_smoothing": check_unit("label_smoothing", label_smoothing),
-        "axis": check_axis(axis),
+        "axis": check_axis("axis", axis),
     }
 
 
 def _focal_options(alpha: Any, gamma: Any) -> dict[str, Any]:
     return {"alpha": check_unit("alpha", alpha), "gamma": check_non_negative("gamma", gamma)}
+
+
+def _categorical_focal_options(alpha: Any, gamma: Any) -> dict[str, Any]:
+    return {
+        "alpha": check_class_weights("alpha", alpha),
+        "gamma": check_non_negative("gamma", gamma),
+    }
 
 
 # ----------------------------------------------------------------------------- functions
@@ -367,7 +410,13 @@ def categorical_focal_crossentropy(
         array([0.    , 0.4663])
     """
     options = _crossentropy_options(from_logits, label_smoothing, axis)
-    return evaluate(_categorical_focal, y_true, y_pred, **_focal_options(alpha, gamma), **options)
+    return evaluate(
+        _categorical_focal,
+        y_true,
+        y_pred,
+        **_categorical_focal_options(alpha, gamma),
+        **options,
+    )
 
 
 def sparse_categorical_crossentropy(
@@ -408,8 +457,8 @@ def sparse_categorical_crossentropy(
         y_true,
         y_pred,
         from_logits=check_bool("from_logits", from_logits),
-        ignore_class=_ignore_class(ignore_class),
-        axis=check_axis(axis),
+        ignore_class=_ignore_class("ignore_class", ignore_class),
+        axis=check_axis("axis", axis),
     )
 
 
@@ -441,7 +490,17 @@ def poisson(y_true: Any, y_pred: Any) -> Any:
 # ----------------------------------------------------------------------------- classes
 
 
-class BinaryCrossentropy(FunctionLoss):
+@dataclass(kw_only=True, eq=False, repr=False)
+class _Crossentropy(BuiltinLoss):
+    """The options every dense crossentropy takes."""
+
+    from_logits: bool = option(False, check_bool)
+    label_smoothing: float = option(0.0, check_unit)
+    axis: int = option(-1, check_axis)
+
+
+@dataclass(kw_only=True, eq=False, repr=False)
+class BinaryCrossentropy(_Crossentropy):
     """:func:`binary_crossentropy`, weighted and reduced.
 
     Example:
@@ -454,54 +513,29 @@ class BinaryCrossentropy(FunctionLoss):
     """
 
     kernel = _binary
-
-    def __init__(
-        self,
-        *,
-        from_logits: bool = False,
-        label_smoothing: float = 0.0,
-        axis: int = -1,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "binary_crossentropy",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(
-            reduction=reduction,
-            name=name,
-            sample_weight_rank=sample_weight_rank,
-            **_crossentropy_options(from_logits, label_smoothing, axis),
-        )
+    name: InitVar[str | None] = "binary_crossentropy"
 
 
-class BinaryFocalCrossentropy(FunctionLoss):
-    """:func:`binary_focal_crossentropy`, weighted and reduced."""
+@dataclass(kw_only=True, eq=False, repr=False)
+class BinaryFocalCrossentropy(_Crossentropy):
+    """:func:`binary_focal_crossentropy`, weighted and reduced.
+
+    Example:
+        >>> from losskit.losses import BinaryFocalCrossentropy
+        >>> loss = BinaryFocalCrossentropy(apply_class_balancing=True, gamma=3.0)
+        >>> loss.gamma, loss.alpha, loss.apply_class_balancing
+        (3.0, 0.25, True)
+    """
 
     kernel = _binary_focal
-
-    def __init__(
-        self,
-        *,
-        apply_class_balancing: bool = False,
-        alpha: float = 0.25,
-        gamma: float = 2.0,
-        from_logits: bool = False,
-        label_smoothing: float = 0.0,
-        axis: int = -1,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "binary_focal_crossentropy",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(
-            reduction=reduction,
-            name=name,
-            sample_weight_rank=sample_weight_rank,
-            apply_class_balancing=check_bool("apply_class_balancing", apply_class_balancing),
-            **_focal_options(alpha, gamma),
-            **_crossentropy_options(from_logits, label_smoothing, axis),
-        )
+    name: InitVar[str | None] = "binary_focal_crossentropy"
+    apply_class_balancing: bool = option(False, check_bool)
+    alpha: float = option(0.25, check_unit)
+    gamma: float = option(2.0, check_non_negative)
 
 
-class CategoricalCrossentropy(FunctionLoss):
+@dataclass(kw_only=True, eq=False, repr=False)
+class CategoricalCrossentropy(_Crossentropy):
     """:func:`categorical_crossentropy`, weighted and reduced.
 
     Example:
@@ -517,52 +551,34 @@ class CategoricalCrossentropy(FunctionLoss):
     """
 
     kernel = _categorical
-
-    def __init__(
-        self,
-        *,
-        from_logits: bool = False,
-        label_smoothing: float = 0.0,
-        axis: int = -1,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "categorical_crossentropy",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(
-            reduction=reduction,
-            name=name,
-            sample_weight_rank=sample_weight_rank,
-            **_crossentropy_options(from_logits, label_smoothing, axis),
-        )
+    name: InitVar[str | None] = "categorical_crossentropy"
 
 
-class CategoricalFocalCrossentropy(FunctionLoss):
-    """:func:`categorical_focal_crossentropy`, weighted and reduced."""
+@dataclass(kw_only=True, eq=False, repr=False)
+class CategoricalFocalCrossentropy(_Crossentropy):
+    """:func:`categorical_focal_crossentropy`, weighted and reduced.
+
+    ``alpha`` is a number or, as tf_keras accepts, a list of one weight per class (e.g.
+    inverse class frequencies).
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit.losses import CategoricalFocalCrossentropy
+        >>> y_true = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        >>> y_pred = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
+        >>> loss = CategoricalFocalCrossentropy(alpha=[0.25, 0.5, 0.75], reduction="none")
+        >>> loss(y_true, y_pred).round(4)  # 0.5 * 0.05**2 * -log(0.95), 0.75 * 0.9**2 * -log(0.1)
+        array([1.0000e-04, 1.3988e+00])
+    """
 
     kernel = _categorical_focal
-
-    def __init__(
-        self,
-        *,
-        alpha: float = 0.25,
-        gamma: float = 2.0,
-        from_logits: bool = False,
-        label_smoothing: float = 0.0,
-        axis: int = -1,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "categorical_focal_crossentropy",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(
-            reduction=reduction,
-            name=name,
-            sample_weight_rank=sample_weight_rank,
-            **_focal_options(alpha, gamma),
-            **_crossentropy_options(from_logits, label_smoothing, axis),
-        )
+    name: InitVar[str | None] = "categorical_focal_crossentropy"
+    alpha: float | list[float] = option(0.25, check_class_weights)
+    gamma: float = option(2.0, check_non_negative)
 
 
-class SparseCategoricalCrossentropy(FunctionLoss):
+@dataclass(kw_only=True, eq=False, repr=False)
+class SparseCategoricalCrossentropy(BuiltinLoss):
     """:func:`sparse_categorical_crossentropy`, weighted and reduced.
 
     With ``ignore_class``, the ignored entries are masked: ``SUM_OVER_BATCH_SIZE`` averages
@@ -582,25 +598,10 @@ class SparseCategoricalCrossentropy(FunctionLoss):
     """
 
     kernel = _sparse
-
-    def __init__(
-        self,
-        *,
-        from_logits: bool = False,
-        ignore_class: int | None = None,
-        axis: int = -1,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "sparse_categorical_crossentropy",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(
-            reduction=reduction,
-            name=name,
-            sample_weight_rank=sample_weight_rank,
-            from_logits=check_bool("from_logits", from_logits),
-            ignore_class=_ignore_class(ignore_class),
-            axis=check_axis(axis),
-        )
+    name: InitVar[str | None] = "sparse_categorical_crossentropy"
+    from_logits: bool = option(False, check_bool)
+    ignore_class: int | None = option(None, _ignore_class)
+    axis: int = option(-1, check_axis)
 
     def get_config(self) -> dict[str, Any]:
         """Keras's keys; ``axis`` only when it is not -1 (Keras's class has no ``axis``, so
@@ -611,31 +612,17 @@ class SparseCategoricalCrossentropy(FunctionLoss):
         return config
 
 
-class KLDivergence(FunctionLoss):
+@dataclass(kw_only=True, eq=False, repr=False)
+class KLDivergence(BuiltinLoss):
     """:func:`kl_divergence`, weighted and reduced."""
 
     kernel = _kl
-
-    def __init__(
-        self,
-        *,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "kl_divergence",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(reduction=reduction, name=name, sample_weight_rank=sample_weight_rank)
+    name: InitVar[str | None] = "kl_divergence"
 
 
-class Poisson(FunctionLoss):
+@dataclass(kw_only=True, eq=False, repr=False)
+class Poisson(BuiltinLoss):
     """:func:`poisson`, weighted and reduced."""
 
     kernel = _poisson
-
-    def __init__(
-        self,
-        *,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "poisson",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(reduction=reduction, name=name, sample_weight_rank=sample_weight_rank)
+    name: InitVar[str | None] = "poisson"

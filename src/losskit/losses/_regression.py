@@ -24,13 +24,15 @@ Example:
 from __future__ import annotations
 
 import math
+from dataclasses import InitVar, dataclass
 from typing import Any
 
 from losskit import _namespace as ns
-from losskit.losses._base import FunctionLoss, check_axis, check_non_negative, evaluate
+from losskit.losses._base import evaluate
+from losskit.losses._builtin import BuiltinLoss
 from losskit.losses._inputs import dense_inputs
 from losskit.losses._numerics import EPSILON, normalize_axis, softplus
-from losskit.reduction import Reduction, ReductionLike
+from losskit.losses._options import check_axis, check_non_negative, option
 
 __all__ = [
     "CosineSimilarity",
@@ -48,8 +50,6 @@ __all__ = [
     "mean_squared_error",
     "mean_squared_logarithmic_error",
 ]
-
-_AUTO = Reduction.AUTO
 
 
 def _last_mean(xp: ns.Namespace, values: Any) -> Any:
@@ -219,13 +219,14 @@ def cosine_similarity(y_true: Any, y_pred: Any, *, axis: int = -1) -> Any:
         >>> cosine_similarity(y_true, y_pred)
         array([-0.,  -1.])
     """
-    return evaluate(_cosine, y_true, y_pred, axis=check_axis(axis))
+    return evaluate(_cosine, y_true, y_pred, axis=check_axis("axis", axis))
 
 
 # ----------------------------------------------------------------------------- classes
 
 
-class MeanSquaredError(FunctionLoss):
+@dataclass(kw_only=True, eq=False, repr=False)
+class MeanSquaredError(BuiltinLoss):
     """:func:`mean_squared_error`, weighted and reduced.
 
     Example:
@@ -241,63 +242,35 @@ class MeanSquaredError(FunctionLoss):
     """
 
     kernel = _mse
-
-    def __init__(
-        self,
-        *,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "mean_squared_error",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(reduction=reduction, name=name, sample_weight_rank=sample_weight_rank)
+    name: InitVar[str | None] = "mean_squared_error"
 
 
-class MeanAbsoluteError(FunctionLoss):
+@dataclass(kw_only=True, eq=False, repr=False)
+class MeanAbsoluteError(BuiltinLoss):
     """:func:`mean_absolute_error`, weighted and reduced."""
 
     kernel = _mae
-
-    def __init__(
-        self,
-        *,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "mean_absolute_error",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(reduction=reduction, name=name, sample_weight_rank=sample_weight_rank)
+    name: InitVar[str | None] = "mean_absolute_error"
 
 
-class MeanAbsolutePercentageError(FunctionLoss):
+@dataclass(kw_only=True, eq=False, repr=False)
+class MeanAbsolutePercentageError(BuiltinLoss):
     """:func:`mean_absolute_percentage_error`, weighted and reduced."""
 
     kernel = _mape
-
-    def __init__(
-        self,
-        *,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "mean_absolute_percentage_error",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(reduction=reduction, name=name, sample_weight_rank=sample_weight_rank)
+    name: InitVar[str | None] = "mean_absolute_percentage_error"
 
 
-class MeanSquaredLogarithmicError(FunctionLoss):
+@dataclass(kw_only=True, eq=False, repr=False)
+class MeanSquaredLogarithmicError(BuiltinLoss):
     """:func:`mean_squared_logarithmic_error`, weighted and reduced."""
 
     kernel = _msle
-
-    def __init__(
-        self,
-        *,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "mean_squared_logarithmic_error",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(reduction=reduction, name=name, sample_weight_rank=sample_weight_rank)
+    name: InitVar[str | None] = "mean_squared_logarithmic_error"
 
 
-class Huber(FunctionLoss):
+@dataclass(kw_only=True, eq=False, repr=False)
+class Huber(BuiltinLoss):
     """:func:`huber`, weighted and reduced.
 
     Example:
@@ -308,54 +281,22 @@ class Huber(FunctionLoss):
     """
 
     kernel = _huber
-
-    def __init__(
-        self,
-        *,
-        delta: float = 1.0,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "huber_loss",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(
-            reduction=reduction,
-            name=name,
-            sample_weight_rank=sample_weight_rank,
-            delta=check_non_negative("delta", delta),
-        )
+    name: InitVar[str | None] = "huber_loss"
+    delta: float = option(1.0, check_non_negative)
 
 
-class LogCosh(FunctionLoss):
+@dataclass(kw_only=True, eq=False, repr=False)
+class LogCosh(BuiltinLoss):
     """:func:`log_cosh`, weighted and reduced."""
 
     kernel = _log_cosh
-
-    def __init__(
-        self,
-        *,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "log_cosh",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(reduction=reduction, name=name, sample_weight_rank=sample_weight_rank)
+    name: InitVar[str | None] = "log_cosh"
 
 
-class CosineSimilarity(FunctionLoss):
+@dataclass(kw_only=True, eq=False, repr=False)
+class CosineSimilarity(BuiltinLoss):
     """:func:`cosine_similarity`, weighted and reduced."""
 
     kernel = _cosine
-
-    def __init__(
-        self,
-        *,
-        axis: int = -1,
-        reduction: ReductionLike = _AUTO,
-        name: str | None = "cosine_similarity",
-        sample_weight_rank: str = "tf_keras",
-    ) -> None:
-        super().__init__(
-            reduction=reduction,
-            name=name,
-            sample_weight_rank=sample_weight_rank,
-            axis=check_axis(axis),
-        )
+    name: InitVar[str | None] = "cosine_similarity"
+    axis: int = option(-1, check_axis)

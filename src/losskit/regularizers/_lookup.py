@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from losskit._errors import describe
 from losskit.regularizers._base import Regularizer
 from losskit.regularizers._orthogonal import OrthogonalRegularizer
 from losskit.regularizers._penalties import L1, L1L2, L2, l1_l2
-from losskit.serialization._config import Table, deserialize_object, serialize_object
+from losskit.serialization._config import (
+    Table,
+    deserialize_object,
+    get_object,
+    serialize_object,
+)
 
 __all__ = ["deserialize", "get", "serialize"]
 
@@ -107,16 +110,4 @@ def get(
         >>> get("l2"), get("l1_l2"), get(None)
         (L2(l2=0.01), L1L2(l1=0.01, l2=0.01), None)
     """
-    if identifier is None:
-        return None
-    if inspect.isclass(identifier):
-        if issubclass(identifier, Regularizer):
-            return identifier()
-        raise ValueError(f"Could not interpret regularizer identifier: {describe(identifier)}")
-    if isinstance(identifier, (str, bytes, dict)):
-        found = deserialize(identifier, custom_objects)
-        resolved: Any = found() if inspect.isclass(found) else found
-        return resolved  # type: ignore[no-any-return]
-    if callable(identifier):
-        return identifier  # type: ignore[no-any-return]
-    raise ValueError(f"Could not interpret regularizer identifier: {describe(identifier)}")
+    return get_object(identifier, TABLE, Regularizer, deserialize, custom_objects)

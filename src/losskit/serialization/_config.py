@@ -20,13 +20,13 @@ from __future__ import annotations
 import inspect
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from losskit._errors import describe, invalid
 from losskit.serialization._registry import get_registered_name, get_registered_object
 
-__all__ = ["Table", "deserialize_object", "serialize_object"]
+__all__ = ["Table", "deserialize_object", "get_object", "serialize_object"]
 
 _KEYS = frozenset({"module", "class_name", "config", "registered_name"})
 _MAX_DEPTH = 16
@@ -262,3 +262,35 @@ def serialize_object(obj: Any, table: Table, *, use_legacy_format: bool = False)
         "config": config,
         "registered_name": key,
     }
+
+
+def get_object(
+    identifier: Any,
+    table: Table,
+    base: type,
+    deserialize: Callable[[Any, Mapping[str, Any] | None], Any],
+    custom_objects: Mapping[str, Any] | None = None,
+) -> Callable[..., Any] | None:
+    """Keras's ``get``: None, a name, a config, a class or a callable, for one kind of object.
+
+    ``None`` gives ``None``; a subclass of ``base`` is instantiated with its defaults; a
+    string, bytes or dict goes through ``deserialize`` (a class it finds is instantiated);
+    any other callable is returned as it is.
+
+    Raises:
+        ValueError: any other value, a class outside ``base``, or what ``deserialize``
+            refuses.
+    """
+    if identifier is None:
+        return None
+    if inspect.isclass(identifier):
+        if issubclass(identifier, base):
+            instance: Any = identifier()
+            return instance  # type: ignore[no-any-return]
+    elif isinstance(identifier, (str, bytes, dict)):
+        found = deserialize(identifier, custom_objects)
+        resolved: Any = found() if inspect.isclass(found) else found
+        return resolved  # type: ignore[no-any-return]
+    elif callable(identifier):
+        return identifier  # type: ignore[no-any-return]
+    raise ValueError(f"Could not interpret {table.kind} identifier: {describe(identifier)}")

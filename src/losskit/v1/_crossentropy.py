@@ -21,9 +21,9 @@ from typing import Any
 
 from losskit import _namespace as ns
 from losskit._errors import invalid
-from losskit.losses._base import check_unit
 from losskit.losses._numerics import constant, index_dtype, log_softmax, softplus
 from losskit.losses._numerics import sparse_crossentropy as _sparse_terms
+from losskit.losses._options import check_unit
 from losskit.v1._collections import LOSSES
 from losskit.v1._inputs import check_present, logits_array, same_shape_labels, shape_of
 from losskit.v1._reduction import Reduction, V1ReductionLike

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from losskit._errors import invalid
-from losskit.losses._base import check_non_negative
 from losskit.losses._numerics import normalize_axis
+from losskit.losses._options import check_non_negative
 from losskit.v1._collections import LOSSES
 from losskit.v1._inputs import dense_pair, magnitude
 from losskit.v1._reduction import Reduction, V1ReductionLike
