@@ -288,30 +288,36 @@ def finish(xp: Namespace, value: Array, dtype: Any) -> Array:
 # ----------------------------------------------------------------------------- host values
 
 
-def host_scalar(array: Array) -> float | None:
-    """The value of a 0-d framework array if it can be read without a device sync or a trace.
+def host_readable(array: Array) -> bool:
+    """Whether values of this framework array can be read without a device sync or a trace.
 
-    A CPU torch tensor outside ``torch.compile``, a committed CPU JAX array (not a tracer) and
-    an array-api-strict array can; anything else (GPU arrays, tracers, unknown libraries)
-    returns None, and the caller skips its value check rather than force a sync.
+    A CPU torch tensor outside ``torch.compile``, a committed CPU JAX array (not a tracer),
+    NumPy and array-api-strict arrays can; GPU arrays, tracers and unknown libraries cannot.
+    Callers skip their value checks on those rather than force a sync.
     """
     origin = library(array)
     if origin == "torch":
         import torch
 
         if torch.compiler.is_compiling() or array.device.type != "cpu":
-            return None
-        if type(array) is not torch.Tensor and not isinstance(array, torch.nn.Parameter):
-            return None  # FakeTensor and other tracing subclasses
-        return float(array.detach().item())
+            return False
+        # FakeTensor and other tracing subclasses cannot be read
+        return type(array) is torch.Tensor or isinstance(array, torch.nn.Parameter)
     if origin in ("jax", "jaxlib"):
         import jax
 
         if isinstance(array, jax.core.Tracer):
-            return None
-        if any(device.platform != "cpu" for device in array.devices()):
-            return None
-        return float(np.asarray(array))
-    if origin == "array_api_strict":
-        return float(array)
-    return None
+            return False
+        return all(device.platform == "cpu" for device in array.devices())
+    return origin in ("array_api_strict", "numpy")
+
+
+def host_scalar(array: Array) -> float | None:
+    """The value of a 0-d framework array if :func:`host_readable`, else None (the caller
+    skips its value check rather than force a sync)."""
+    if not host_readable(array):
+        return None
+    origin = library(array)
+    if origin == "torch":
+        return float(array.detach().item())
+    return float(np.asarray(array) if origin != "array_api_strict" else array)

@@ -8,7 +8,7 @@ import array_api_compat
 
 from losskit import _namespace as ns
 from losskit._errors import invalid
-from losskit.distribute._context import require_replica_context
+from losskit.distribute._window import sum_over_replicas, window_context
 from losskit.reduction import Reduction, ReductionLike
 
 __all__ = ["global_denominator"]
@@ -97,17 +97,8 @@ def global_denominator(
             )
     names = [f"{_NAME}[{index}]" for index in range(len(micro_batch_weights))]
     xp = ns.namespace(*micro_batch_weights, names=names)
-    context = require_replica_context("global_denominator")
     steps = len(micro_batch_weights)
-    if context is not None and steps > context.accumulation_steps:
-        raise ValueError(
-            invalid(
-                _NAME,
-                f"at most accumulation_steps={context.accumulation_steps} arrays",
-                f"{steps} arrays",
-                hint="Pass the micro-batches of one optimizer step.",
-            )
-        )
+    context = window_context("global_denominator", steps, _NAME)
     arrays = [
         ns.as_array(xp, weights, name=name)
         for weights, name in zip(micro_batch_weights, names, strict=True)
@@ -119,18 +110,7 @@ def global_denominator(
     dtype = ns.widest_float(xp, first)
     local = _local_count(xp, arrays, member, dtype, like=first)
     local = _stop_gradient(local)
-    if context is not None:
-        context.window.micro_steps = steps
-        if context.num_replicas > 1:
-            if context.all_reduce is None:
-                raise RuntimeError(
-                    f"global_denominator: the context ({context.engine}, "
-                    f"{context.num_replicas} replicas) has no all-reduce. Pass "
-                    "`all_reduce=` to `replica_context` (losskit.testing.run_replicas does), "
-                    "or use `torch_context`/`jax_context`."
-                )
-            local = context.all_reduce(local)
-    return local
+    return sum_over_replicas(context, local, steps=steps, caller="global_denominator")
 
 
 def _local_count(

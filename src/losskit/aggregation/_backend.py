@@ -1,0 +1,107 @@
+"""The operations the array API lacks, with one branch per library: stopping gradients,
+counting integer ids (a scatter-add), and picking each segment's value (a scatter).
+
+This is the only module of ``losskit.aggregation`` that names a framework; it imports one
+only when handed one of its arrays. Every function keeps shapes static (the number of bins
+is a Python int), so it traces under ``jax.jit`` and ``torch.compile(fullgraph=True)``.
+Ids equal to ``length`` are a discard bin: they are not counted and not picked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from losskit import _namespace as ns
+
+__all__ = ["count_ids", "device_of", "index_dtype", "pick", "stop_gradient"]
+
+
+def stop_gradient(value: Any) -> Any:
+    """Counts are data: a constant for differentiation."""
+    origin = ns.library(value)
+    if origin == "torch":
+        return value.detach()
+    if origin in ("jax", "jaxlib"):
+        import jax
+
+        return jax.lax.stop_gradient(value)
+    return value
+
+
+def index_dtype(xp: ns.Namespace, like: Any) -> Any:
+    """The library's default indexing dtype (int64; int32 under JAX's default x32)."""
+    info = xp.__array_namespace_info__()
+    return info.default_dtypes(device=device_of(like))["indexing"]
+
+
+def device_of(array: Any) -> Any:
+    """The array's device; None for a JAX tracer (XLA places new arrays itself)."""
+    try:
+        import array_api_compat
+
+        return array_api_compat.device(array)
+    except Exception:  # a JAX tracer has no device to ask
+        return None
+
+
+def count_ids(xp: ns.Namespace, ids: Any, length: int) -> Any:
+    """How often each id in ``[0, length)`` occurs in ``ids`` (integers in ``[0, length]``);
+    an integer array ``[length]``."""
+    flat = xp.reshape(ids, (-1,))
+    origin = ns.library(flat)
+    if origin == "numpy":
+        return np.bincount(flat, minlength=length + 1)[:length]
+    if origin == "torch":
+        import torch
+
+        # index_add_ into a fixed-size buffer: torch.bincount's output size depends on
+        # the values (a graph break under torch.compile), and it is slower on CPU.
+        out = torch.zeros(length + 1, dtype=torch.int64, device=flat.device)
+        ones = torch.ones((), dtype=torch.int64, device=flat.device).expand(flat.shape[0])
+        return out.index_add_(0, flat, ones)[:length]
+    if origin in ("jax", "jaxlib"):
+        import jax
+
+        ones = xp.ones(flat.shape, dtype=flat.dtype)
+        return jax.ops.segment_sum(ones, flat, num_segments=length)  # drops id == length
+    return _sorted_sums(xp, flat, None, length)
+
+
+def pick(xp: ns.Namespace, values: Any, ids: Any, length: int) -> Any:
+    """One of the values of each id in ``[0, length)`` (0 where an id does not occur): the
+    value of each segment, when all the values of a segment are equal."""
+    flat_ids = xp.reshape(ids, (-1,))
+    flat = xp.reshape(values, (-1,))
+    origin = ns.library(flat)
+    if origin == "numpy":
+        out = np.zeros(length + 1, dtype=flat.dtype)
+        out[flat_ids] = flat
+        return out[:length]
+    if origin == "torch":
+        import torch
+
+        buffer = torch.zeros(length + 1, dtype=flat.dtype, device=flat.device)
+        return buffer.index_put_((flat_ids,), flat)[:length]
+    if origin in ("jax", "jaxlib"):
+        return xp.zeros(length, dtype=flat.dtype).at[flat_ids].set(flat, mode="drop")
+    counts = _sorted_sums(xp, flat_ids, None, length)
+    sums = _sorted_sums(xp, flat_ids, flat, length)
+    return sums // xp.where(counts > 0, counts, 1)
+
+
+def _sorted_sums(xp: ns.Namespace, ids: Any, values: Any, length: int) -> Any:
+    """The array-API fallback of a scatter-add: sort the ids, take running sums (exact: the
+    values are integers), and difference them at each id's first and last position."""
+    order = xp.argsort(ids)
+    ordered = xp.take(ids, order)
+    if values is None:
+        running = xp.arange(1, ids.shape[0] + 1, dtype=ids.dtype)
+    else:
+        running = xp.cumulative_sum(xp.take(values, order))
+    bounds = xp.arange(length, dtype=ids.dtype)
+    start = xp.searchsorted(ordered, bounds, side="left")
+    stop = xp.searchsorted(ordered, bounds, side="right")
+    padded = xp.concat([xp.zeros(1, dtype=running.dtype), running])
+    return xp.take(padded, stop) - xp.take(padded, start)

@@ -1,0 +1,152 @@
+"""The step's counts: taken locally per micro-batch, packed into one vector, and summed over
+the replicas with one all-reduce.
+
+A sequence is a row (padded layout) or a ``(row, id)`` pair (packed layout). Its valid
+tokens ``n_i`` never leave the replica (a sequence lives in one micro-batch); the global
+counts are N (valid tokens), S (sequences), N_g, S_g and the groups present, as integers
+made floating (exact in float64 up to 2**53).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from losskit import _namespace as ns
+from losskit._errors import invalid
+from losskit.aggregation._backend import count_ids, device_of, pick, stop_gradient
+from losskit.aggregation._inputs import Inputs, MicroBatch
+
+__all__ = ["Sequences", "global_counts", "local_counts"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sequences:
+    """One micro-batch's sequences: ``valid`` tokens of each (``[B]`` padded; ``[B * stride]``
+    packed, looked up through ``flat``, ``[B, T]``: ``row * stride + id``) and, packed,
+    ``present`` tokens of each (masked or not), 0 for ids that do not occur."""
+
+    valid: Any
+    present: Any | None = None
+    flat: Any | None = None
+
+
+def sequences(xp: ns.Namespace, batch: MicroBatch) -> Sequences:
+    mask = batch.mask
+    if not batch.packed:
+        return Sequences(xp.count_nonzero(mask, axis=1))
+    rows = mask.shape[0]
+    dtype = batch.segments.dtype
+    offsets = xp.arange(rows, dtype=dtype, device=device_of(mask)) * batch.stride
+    flat = batch.segments + offsets[:, None]
+    # One count gives both: bin 2i counts sequence i's masked tokens, bin 2i + 1 its valid ones.
+    pairs = count_ids(xp, flat * 2 + xp.astype(mask, dtype), 2 * rows * batch.stride)
+    pairs = xp.reshape(pairs, (rows * batch.stride, 2))
+    valid = pairs[:, 1]
+    return Sequences(valid, pairs[:, 0] + valid, flat)
+
+
+def local_counts(inputs: Inputs) -> tuple[dict[str, Any], list[Sequences | None]]:
+    """This replica's counts for the mode (name -> 0-d or ``[num_groups]`` array of the
+    plan's dtype), and each micro-batch's sequences where the mode uses them."""
+    xp, mode, dtype = inputs.xp, inputs.mode, inputs.dtype
+    parts: dict[str, list[Any]] = {}
+    found: list[Sequences | None] = []
+    for batch in inputs.batches:
+        seqs = sequences(xp, batch) if mode.uses_sequences else None
+        found.append(seqs)
+        if mode.denominator == "tokens":
+            parts.setdefault("tokens", []).append(xp.count_nonzero(batch.mask))
+        if mode.denominator == "sequences":
+            assert seqs is not None
+            parts.setdefault("sequences", []).append(_sequence_count(xp, batch, seqs, inputs))
+        if mode.uses_groups:
+            for name, count in _group_counts(xp, batch, seqs, inputs).items():
+                parts.setdefault(name, []).append(count)
+    counts = {}
+    for name, values in parts.items():
+        total = xp.astype(values[0], dtype)
+        for value in values[1:]:
+            total = total + xp.astype(value, dtype)
+        counts[name] = total
+    return counts, found
+
+
+def _sequence_count(xp: ns.Namespace, batch: MicroBatch, seqs: Sequences, inputs: Inputs) -> Any:
+    """S of this micro-batch: sequences with a valid token, or with ``count_empty`` every
+    row (padded) or every ``(row, id)`` that occurs (packed)."""
+    if not inputs.count_empty:
+        return xp.count_nonzero(seqs.valid)
+    if seqs.present is None:
+        return xp.sum(xp.ones_like(seqs.valid))  # the rows (an array: no host constant)
+    return xp.count_nonzero(seqs.present)
+
+
+def _group_counts(
+    xp: ns.Namespace, batch: MicroBatch, seqs: Sequences | None, inputs: Inputs
+) -> dict[str, Any]:
+    """Per-group counts ``[num_groups]``: valid tokens (N_g) and present groups for
+    group-token-mean; sequences (S_g) for group-seq-mean."""
+    groups, size = batch.groups, inputs.num_groups
+    discard = size  # count_ids ignores this id
+    per_sequence = groups
+    if batch.packed and (inputs.mode.group_count == "group_sequences" or _readable(batch)):
+        per_sequence = _groups_of_sequences(xp, batch)
+    if inputs.mode.group_count == "group_tokens":
+        tokens = groups if batch.packed else groups[:, None]
+        counts = {"group_tokens": count_ids(xp, xp.where(batch.mask, tokens, discard), size)}
+        if inputs.count_empty:
+            counts["group_present"] = count_ids(xp, groups, size)
+        return counts
+    assert seqs is not None
+    kept = seqs.valid if not inputs.count_empty else seqs.present
+    if kept is None:  # padded, count_empty: every row
+        return {"group_sequences": count_ids(xp, groups, size)}
+    return {"group_sequences": count_ids(xp, xp.where(kept > 0, per_sequence, discard), size)}
+
+
+def _readable(batch: MicroBatch) -> bool:
+    return ns.host_readable(batch.groups)
+
+
+def _groups_of_sequences(xp: ns.Namespace, batch: MicroBatch) -> Any:
+    """The group of each packed ``(row, id)``; where readable, every token of a sequence
+    must carry that group."""
+    rows, stride = batch.mask.shape[0], batch.stride
+    offsets = xp.arange(rows, dtype=batch.groups.dtype, device=device_of(batch.mask)) * stride
+    flat = batch.segments + offsets[:, None]
+    found = pick(xp, batch.groups, flat, rows * stride)
+    if _readable(batch) and rows * batch.mask.shape[1] > 0:
+        spread = xp.reshape(xp.take(found, xp.reshape(flat, (-1,))), batch.groups.shape)
+        differs = spread != batch.groups
+        if bool(ns.host_scalar(xp.any(differs))):
+            raise ValueError(
+                invalid(
+                    "group_ids",
+                    "one group per sequence (constant over each (row, segment id))",
+                    "a sequence with tokens in two groups",
+                )
+            )
+    return found
+
+
+def global_counts(xp: ns.Namespace, local: dict[str, Any], reduce: Any) -> dict[str, Any]:
+    """Pack ``local`` into one vector, sum it over the replicas with ``reduce`` (one call;
+    none if there is nothing to count), unpack, and add G (the groups counted)."""
+    if not local:
+        reduce(None)
+        return {}
+    names = sorted(local)
+    pieces = [xp.reshape(local[name], (-1,)) for name in names]
+    vector = stop_gradient(xp.concat(pieces) if len(pieces) > 1 else pieces[0])
+    total = reduce(vector)
+    out, start = {}, 0
+    for name, piece in zip(names, pieces, strict=True):
+        stop = start + piece.shape[0]
+        out[name] = total[start:stop] if local[name].ndim else total[start]
+        start = stop
+    for name in ("group_present", "group_sequences", "group_tokens"):
+        if name in out:  # groups with a sequence (count_empty), else with a valid token
+            out["groups"] = xp.astype(xp.count_nonzero(out[name]), total.dtype)
+            break
+    return out
