@@ -47,7 +47,7 @@ def coefficients(
     groups_counted = {seqs[key]["group"] for key in counted}
     group_tokens: dict[Any, int] = {}
     group_sequences: dict[Any, int] = {}
-    for key, s in seqs.items():
+    for s in seqs.values():
         group_tokens[s["group"]] = group_tokens.get(s["group"], 0) + s["valid"]
     for key in counted:
         g = seqs[key]["group"]

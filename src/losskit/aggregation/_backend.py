@@ -15,7 +15,14 @@ import numpy as np
 
 from losskit import _namespace as ns
 
-__all__ = ["count_ids", "device_of", "index_dtype", "pick", "stop_gradient"]
+__all__ = [
+    "count_ids",
+    "device_of",
+    "float_dtype",
+    "index_dtype",
+    "pick",
+    "stop_gradient",
+]
 
 
 def stop_gradient(value: Any) -> Any:
@@ -32,12 +39,23 @@ def stop_gradient(value: Any) -> Any:
 
 def index_dtype(xp: ns.Namespace, like: Any) -> Any:
     """The library's default indexing dtype (int64; int32 under JAX's default x32)."""
+    if ns.library(like) == "torch":
+        return xp.int64
     info = xp.__array_namespace_info__()
     return info.default_dtypes(device=device_of(like))["indexing"]
 
 
+def float_dtype(xp: ns.Namespace, like: Any) -> Any:
+    """The widest floating dtype of the library and device (float64 where it exists)."""
+    if ns.library(like) == "torch":  # (array_api_compat's lookups warn under Dynamo)
+        return xp.float32 if like.device.type == "mps" else xp.float64
+    return ns.widest_float(xp, like)
+
+
 def device_of(array: Any) -> Any:
     """The array's device; None for a JAX tracer (XLA places new arrays itself)."""
+    if ns.library(array) == "torch":
+        return array.device
     try:
         import array_api_compat
 

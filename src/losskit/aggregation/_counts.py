@@ -52,7 +52,7 @@ def local_counts(inputs: Inputs) -> tuple[dict[str, Any], list[Sequences | None]
     xp, mode, dtype = inputs.xp, inputs.mode, inputs.dtype
     parts: dict[str, list[Any]] = {}
     found: list[Sequences | None] = []
-    for batch in inputs.batches:
+    for k, batch in enumerate(inputs.batches):
         seqs = sequences(xp, batch) if mode.uses_sequences else None
         found.append(seqs)
         if mode.denominator == "tokens":
@@ -61,7 +61,7 @@ def local_counts(inputs: Inputs) -> tuple[dict[str, Any], list[Sequences | None]
             assert seqs is not None
             parts.setdefault("sequences", []).append(_sequence_count(xp, batch, seqs, inputs))
         if mode.uses_groups:
-            for name, count in _group_counts(xp, batch, seqs, inputs).items():
+            for name, count in _group_counts(xp, k, seqs, inputs).items():
                 parts.setdefault(name, []).append(count)
     counts = {}
     for name, values in parts.items():
@@ -83,15 +83,16 @@ def _sequence_count(xp: ns.Namespace, batch: MicroBatch, seqs: Sequences, inputs
 
 
 def _group_counts(
-    xp: ns.Namespace, batch: MicroBatch, seqs: Sequences | None, inputs: Inputs
+    xp: ns.Namespace, k: int, seqs: Sequences | None, inputs: Inputs
 ) -> dict[str, Any]:
     """Per-group counts ``[num_groups]``: valid tokens (N_g) and present groups for
     group-token-mean; sequences (S_g) for group-seq-mean."""
+    batch = inputs.batches[k]
     groups, size = batch.groups, inputs.num_groups
     discard = size  # count_ids ignores this id
     per_sequence = groups
     if batch.packed and (inputs.mode.group_count == "group_sequences" or _readable(batch)):
-        per_sequence = _groups_of_sequences(xp, batch)
+        per_sequence = _groups_of_sequences(xp, batch, f"group_ids[{k}]")
     if inputs.mode.group_count == "group_tokens":
         tokens = groups if batch.packed else groups[:, None]
         counts = {"group_tokens": count_ids(xp, xp.where(batch.mask, tokens, discard), size)}
@@ -109,7 +110,7 @@ def _readable(batch: MicroBatch) -> bool:
     return ns.host_readable(batch.groups)
 
 
-def _groups_of_sequences(xp: ns.Namespace, batch: MicroBatch) -> Any:
+def _groups_of_sequences(xp: ns.Namespace, batch: MicroBatch, name: str) -> Any:
     """The group of each packed ``(row, id)``; where readable, every token of a sequence
     must carry that group."""
     rows, stride = batch.mask.shape[0], batch.stride
@@ -118,13 +119,14 @@ def _groups_of_sequences(xp: ns.Namespace, batch: MicroBatch) -> Any:
     found = pick(xp, batch.groups, flat, rows * stride)
     if _readable(batch) and rows * batch.mask.shape[1] > 0:
         spread = xp.reshape(xp.take(found, xp.reshape(flat, (-1,))), batch.groups.shape)
-        differs = spread != batch.groups
-        if bool(ns.host_scalar(xp.any(differs))):
+        differs = xp.any(spread != batch.groups)
+        if ns.host_readable(differs) and ns.host_scalar(differs):
             raise ValueError(
                 invalid(
-                    "group_ids",
+                    name,
                     "one group per sequence (constant over each (row, segment id))",
-                    "a sequence with tokens in two groups",
+                    batch.groups,
+                    hint="A packed sequence has tokens in two groups.",
                 )
             )
     return found

@@ -15,7 +15,7 @@ from typing import Any
 
 from losskit import _namespace as ns
 from losskit._errors import invalid
-from losskit.aggregation._backend import index_dtype
+from losskit.aggregation._backend import float_dtype, index_dtype
 from losskit.aggregation._modes import Mode, spec
 from losskit.aggregation._resolve import resolve_mode
 
@@ -110,7 +110,7 @@ def read_inputs(
             grouped = _ids(xp, groups_given[k], f"group_ids[{k}]", mask, shape)
             _check_range(xp, grouped, f"group_ids[{k}]", groups, "`num_groups`")
         batches.append(MicroBatch(mask, segments, grouped, stride))
-    dtype = ns.widest_float(xp, batches[0].mask)
+    dtype = float_dtype(xp, batches[0].mask)
     return Inputs(xp, chosen, tuple(batches), dtype, groups, length, count_empty)
 
 
@@ -164,15 +164,10 @@ def _mask(xp: ns.Namespace, value: Any, name: str) -> Any:
     if ns.is_bool(xp, mask.dtype):
         return mask
     ns.check_weight_dtype(xp, mask, name=name)  # real floating or integer
-    if ns.host_readable(mask) and _any(xp, (mask != 0) & (mask != 1)):
-        low, high = _extremes(xp, mask)
-        raise ValueError(
-            invalid(
-                name,
-                "a bool mask or 0/1 numbers",
-                f"values from {low} to {high}" if math.isfinite(low + high) else "NaN",
-            )
-        )
+    if ns.host_readable(mask) and _read(xp.any((mask != 0) & (mask != 1))):
+        low, high = _read(xp.min(mask)), _read(xp.max(mask))
+        hint = f"It holds values from {low} to {high}."
+        raise ValueError(invalid(name, "a bool mask or 0/1 numbers", value, hint=hint))
     return mask != 0
 
 
@@ -189,25 +184,15 @@ def _check_range(xp: ns.Namespace, ids: Any, name: str, stop: int, what: str) ->
     """``0 <= ids < stop``, where the values are readable; returns the largest id then."""
     if math.prod(ids.shape) == 0 or not ns.host_readable(ids):
         return None
-    low, high = _extremes(xp, ids)
+    low, high = _read(xp.min(ids)), _read(xp.max(ids))
+    if low is None or high is None:  # concrete ids inside a trace
+        return None
     if low < 0 or high >= stop:
-        raise ValueError(
-            invalid(
-                name,
-                f"integers in [0, {stop}) ({what})",
-                f"values from {int(low)} to {int(high)}",
-            )
-        )
+        hint = f"It holds values from {int(low)} to {int(high)}."
+        raise ValueError(invalid(name, f"integers in [0, {stop}) ({what})", ids, hint=hint))
     return int(high)
 
 
-def _any(xp: ns.Namespace, condition: Any) -> bool:
-    return bool(ns.host_scalar(xp.any(condition)))
-
-
-def _extremes(xp: ns.Namespace, array: Any) -> tuple[float, float]:
-    low = ns.host_scalar(xp.min(array))
-    high = ns.host_scalar(xp.max(array))
-    if low is None or high is None:  # callers check readability first
-        raise AssertionError("unreadable values")
-    return low, high
+def _read(value: Any) -> float | None:
+    """A 0-d result's value, or None where it cannot be read (e.g. computed in a trace)."""
+    return ns.host_scalar(value) if ns.host_readable(value) else None
