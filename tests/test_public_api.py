@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import losskit
+import losskit.aggregation
 import losskit.distribute
 import losskit.jax
 import losskit.losses
@@ -35,6 +36,13 @@ API = {
         "regularizers",
         "scale_regularization_loss",
         "serialization",
+    ],
+    "losskit.aggregation": [
+        "MODES",
+        "Plan",
+        "aggregate",
+        "plan",
+        "resolve_mode",
     ],
     "losskit.distribute": [
         "DistributionContext",
@@ -148,6 +156,7 @@ API = {
 
 MODULES = {
     "losskit": losskit,
+    "losskit.aggregation": losskit.aggregation,
     "losskit.distribute": losskit.distribute,
     "losskit.losses": losskit.losses,
     "losskit.regularizers": losskit.regularizers,
@@ -182,7 +191,7 @@ def test_every_public_callable_has_a_runnable_example() -> None:
 
 def test_import_loads_no_array_framework() -> None:
     code = (
-        "import sys, losskit, losskit.distribute, losskit.testing\n"
+        "import sys, losskit, losskit.aggregation, losskit.distribute, losskit.testing\n"
         "loaded = sorted(m for m in ('torch', 'jax', 'tensorflow', 'cupy', 'array_api_strict')"
         " if m in sys.modules)\n"
         "print(','.join(loaded))\n"

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from tests.aggregation import _layouts
+from tests.distributed._torch_workers import counting_all_reduces
 
 FEATURES, GROUPS, MAX_LENGTH = 3, 5, 8.0
 WEIGHT = np.array([[0.5, -0.25, 0.125]])
@@ -42,22 +43,6 @@ def step_data(seed: int, packed: bool, present: int, world: int = 3) -> dict[str
     return {"layout": layout, "x": x, "y": y}
 
 
-def _counted(dist: Any, build: Any, *args: Any, **kwargs: Any) -> tuple[Any, int]:
-    """``build(*args, **kwargs)`` and how many times it called ``dist.all_reduce``."""
-    calls = []
-    original = dist.all_reduce
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    dist.all_reduce = counting
-    try:
-        return build(*args, **kwargs), len(calls)
-    finally:
-        dist.all_reduce = original
-
-
 def _variants() -> list[tuple[str, bool]]:
     from losskit.aggregation import MODES
 
@@ -69,7 +54,6 @@ def ddp_gradients(rank: int, world: int, cases: list[dict[str, Any]]) -> list[di
     losskit's plan, with the naive per-micro-batch formula, and the number of
     ``dist.all_reduce`` calls the plan made."""
     import torch
-    import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
     from losskit.aggregation import aggregate, plan
@@ -104,8 +88,7 @@ def ddp_gradients(rank: int, world: int, cases: list[dict[str, Any]]) -> list[di
                 ddp = DistributedDataParallel(model)
                 if method == "losskit":
                     with torch_context(accumulation_steps=case["steps"]):  # DDP: mean
-                        p, calls = _counted(
-                            dist,
+                        p, calls = counting_all_reduces(
                             plan,
                             [t["mask"] for t in tensors],
                             segment_ids=[t["seg"] for t in tensors] if case["packed"] else None,

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from losskit import _namespace as ns
+from losskit.distribute._denominator import _stop_gradient as stop_gradient
 
 __all__ = [
     "count_ids",
@@ -23,18 +24,6 @@ __all__ = [
     "pick",
     "stop_gradient",
 ]
-
-
-def stop_gradient(value: Any) -> Any:
-    """Counts are data: a constant for differentiation."""
-    origin = ns.library(value)
-    if origin == "torch":
-        return value.detach()
-    if origin in ("jax", "jaxlib"):
-        import jax
-
-        return jax.lax.stop_gradient(value)
-    return value
 
 
 def index_dtype(xp: ns.Namespace, like: Any) -> Any:

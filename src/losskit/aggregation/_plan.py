@@ -44,6 +44,22 @@ class Plan:
         counts: the global counts the mode uses, as arrays: ``"tokens"`` (N),
             ``"sequences"`` (S), ``"groups"`` (G), ``"group_tokens"`` (N_g),
             ``"group_sequences"`` (S_g), ``"group_present"``.
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit.aggregation import plan
+        >>> from losskit.distribute import replica_context
+        >>> mask = np.array([[True, True, False], [True, False, False]])
+        >>> losses = np.array([[1.0, 3.0, np.nan], [5.0, np.inf, np.inf]])
+        >>> # replica 0 of 2 under DDP (gradients averaged); the other holds 4 more tokens
+        >>> with replica_context(2, gradients="mean", all_reduce=lambda n: n + 4):
+        ...     p = plan([mask], mode="token-mean")
+        >>> p, float(p.counts["tokens"])
+        (Plan(mode='token-mean', count_empty=False, micro_batches=1, scale=2), 7.0)
+        >>> print(f"{float(p.loss(losses, 0)):.6f} = 2 * 9 / 7")
+        2.571429 = 2 * 9 / 7
+        >>> print(f"{float(p.unscaled_loss(losses, 0)):.6f} = 9 / 7")
+        1.285714 = 9 / 7
     """
 
     __slots__ = ("_factors", "_inputs", "_sequences", "counts", "scale")
