@@ -51,6 +51,9 @@ CASES: tuple[tuple[str, str], ...] = (
     ("reg_grad_resnet50", "forward+backward of L2 over ResNet-50's 161 parameters (PyTorch)"),
     ("layer_resnet18", "ResNet-18 training step with losskit.torch layer penalties (PyTorch)"),
     ("loss_sparse_ce", "SparseCategoricalCrossentropy from logits [4096,1000] f32, fwd+bwd"),
+    ("agg_plan_1M", "aggregation.plan, 1M tokens in packed rows (the counts)"),
+    ("agg_loss_packed", "Plan.loss on [64,4096] f32, packed rows (per-token coefficients)"),
+    ("agg_loss_padded", "Plan.loss on [64,4096] f32, padded rows (per-row coefficients)"),
 )
 
 SOBS = "sum_over_batch_size"
@@ -64,6 +67,7 @@ def _losskit() -> Any:
 
 def build(be: _backends.Backend, names: set[str] | None = None) -> list[Case]:
     """The cases for backend ``be`` (``names`` restricts them, for quick experiments)."""
+    import _aggcases  # the aggregation cases (losskit.aggregation)
     import _layercases  # the layer-penalty case (losskit.torch)
     import _losscases  # the loss catalog case
     import _regcases  # the regularizer cases (they use Case and the helpers below)
@@ -83,6 +87,9 @@ def build(be: _backends.Backend, names: set[str] | None = None) -> list[Case]:
         "reg_grad_resnet50": _regcases.reg_grad_resnet50,
         "layer_resnet18": _layercases.layer_resnet18,
         "loss_sparse_ce": _losscases.loss_sparse_ce,
+        "agg_plan_1M": _aggcases.agg_plan_1m,
+        "agg_loss_packed": _aggcases.agg_loss_packed,
+        "agg_loss_padded": _aggcases.agg_loss_padded,
     }
     cases = []
     for case_id, builder in builders.items():

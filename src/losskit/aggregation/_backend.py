@@ -19,9 +19,11 @@ from losskit.distribute._denominator import _stop_gradient as stop_gradient
 __all__ = [
     "count_ids",
     "device_of",
+    "extremes",
     "float_dtype",
     "index_dtype",
     "pick",
+    "sequence_counts",
     "stop_gradient",
 ]
 
@@ -51,6 +53,51 @@ def device_of(array: Any) -> Any:
         return array_api_compat.device(array)
     except Exception:  # a JAX tracer has no device to ask
         return None
+
+
+def extremes(xp: ns.Namespace, array: Any) -> tuple[Any, Any]:
+    """``(min, max)`` of a non-empty array, as 0-d arrays (one pass where the library can)."""
+    if ns.library(array) == "torch":
+        import torch
+
+        low, high = torch.aminmax(array)
+        return low, high
+    return xp.min(array), xp.max(array)
+
+
+def sequence_counts(
+    xp: ns.Namespace, segments: Any, mask: Any, stride: int, *, present: bool
+) -> tuple[Any, Any]:
+    """Tokens of each packed sequence ``(row, id)``, ids in ``[0, stride)``: the valid ones
+    and, if ``present``, all of them (else None); integer arrays ``[B, stride]``."""
+    rows = segments.shape[0]
+    if ns.library(segments) == "numpy":
+        # One bincount gives both: bin 2 * (row * stride + id) + mask.
+        pairs = segments * 2  # in place from here: one temporary instead of three
+        pairs += (np.arange(rows, dtype=pairs.dtype) * (2 * stride))[:, None]
+        pairs += mask
+        counts = np.bincount(pairs.reshape(-1), minlength=2 * rows * stride)
+        counts = counts.reshape(rows, stride, 2)
+        valid = counts[..., 1]
+        return valid, counts[..., 0] + valid if present else None
+    masked_to_discard = xp.where(mask, segments, stride)  # column `stride`: dropped
+    valid = _count_in_rows(xp, masked_to_discard, stride + 1)[:, :stride]
+    return valid, _count_in_rows(xp, segments, stride) if present else None
+
+
+def _count_in_rows(xp: ns.Namespace, ids: Any, length: int) -> Any:
+    """How often each id in ``[0, length)`` occurs in each row of ``ids``: ``[B, length]``."""
+    rows, columns = ids.shape
+    if ns.library(ids) == "torch":
+        import torch
+
+        # along the rows: no row offsets to add (PyTorch's integer arithmetic is slow)
+        out = torch.zeros((rows, length), dtype=torch.int64, device=ids.device)
+        ones = torch.ones((), dtype=torch.int64, device=ids.device).expand(rows, columns)
+        return out.scatter_add_(1, ids, ones)
+    offsets = xp.arange(rows, dtype=ids.dtype, device=device_of(ids)) * length
+    counts = count_ids(xp, ids + offsets[:, None], rows * length)
+    return xp.reshape(counts, (rows, length))
 
 
 def count_ids(xp: ns.Namespace, ids: Any, length: int) -> Any:

@@ -14,7 +14,13 @@ from typing import Any
 
 from losskit import _namespace as ns
 from losskit._errors import invalid
-from losskit.aggregation._backend import count_ids, device_of, pick, stop_gradient
+from losskit.aggregation._backend import (
+    count_ids,
+    device_of,
+    pick,
+    sequence_counts,
+    stop_gradient,
+)
 from losskit.aggregation._inputs import Inputs, MicroBatch
 
 __all__ = ["Sequences", "global_counts", "local_counts"]
@@ -22,28 +28,25 @@ __all__ = ["Sequences", "global_counts", "local_counts"]
 
 @dataclasses.dataclass(frozen=True)
 class Sequences:
-    """One micro-batch's sequences: ``valid`` tokens of each (``[B]`` padded; ``[B * stride]``
-    packed, looked up through ``flat``, ``[B, T]``: ``row * stride + id``) and, packed,
-    ``present`` tokens of each (masked or not), 0 for ids that do not occur."""
+    """One micro-batch's sequences: ``valid`` tokens of each (``[B]`` padded; ``[B, stride]``
+    packed, indexed by row and id) and, packed with ``count_empty``, ``present`` tokens of
+    each (masked or not); 0 for ids that do not occur."""
 
     valid: Any
     present: Any | None = None
-    flat: Any | None = None
+
+    def per_token(self, xp: ns.Namespace, batch: MicroBatch) -> Any:
+        """The valid tokens of each token's sequence: ``[B, 1]`` padded, ``[B, T]`` packed."""
+        if not batch.packed:
+            return self.valid[:, None]
+        return xp.take_along_axis(self.valid, batch.segments, axis=1)
 
 
-def sequences(xp: ns.Namespace, batch: MicroBatch) -> Sequences:
+def sequences(xp: ns.Namespace, batch: MicroBatch, *, present: bool) -> Sequences:
     mask = batch.mask
     if not batch.packed:
         return Sequences(xp.count_nonzero(mask, axis=1))
-    rows = mask.shape[0]
-    dtype = batch.segments.dtype
-    offsets = xp.arange(rows, dtype=dtype, device=device_of(mask)) * batch.stride
-    flat = batch.segments + offsets[:, None]
-    # One count gives both: bin 2i counts sequence i's masked tokens, bin 2i + 1 its valid ones.
-    pairs = count_ids(xp, flat * 2 + xp.astype(mask, dtype), 2 * rows * batch.stride)
-    pairs = xp.reshape(pairs, (rows * batch.stride, 2))
-    valid = pairs[:, 1]
-    return Sequences(valid, pairs[:, 0] + valid, flat)
+    return Sequences(*sequence_counts(xp, batch.segments, mask, batch.stride, present=present))
 
 
 def local_counts(inputs: Inputs) -> tuple[dict[str, Any], list[Sequences | None]]:
@@ -53,7 +56,7 @@ def local_counts(inputs: Inputs) -> tuple[dict[str, Any], list[Sequences | None]
     parts: dict[str, list[Any]] = {}
     found: list[Sequences | None] = []
     for k, batch in enumerate(inputs.batches):
-        seqs = sequences(xp, batch) if mode.uses_sequences else None
+        seqs = sequences(xp, batch, present=inputs.count_empty) if mode.uses_sequences else None
         found.append(seqs)
         if mode.denominator == "tokens":
             parts.setdefault("tokens", []).append(xp.count_nonzero(batch.mask))
@@ -111,14 +114,14 @@ def _readable(batch: MicroBatch) -> bool:
 
 
 def _groups_of_sequences(xp: ns.Namespace, batch: MicroBatch, name: str) -> Any:
-    """The group of each packed ``(row, id)``; where readable, every token of a sequence
-    must carry that group."""
+    """The group of each packed ``(row, id)``, ``[B, stride]``; where readable, every token
+    of a sequence must carry that group."""
     rows, stride = batch.mask.shape[0], batch.stride
     offsets = xp.arange(rows, dtype=batch.groups.dtype, device=device_of(batch.mask)) * stride
-    flat = batch.segments + offsets[:, None]
-    found = pick(xp, batch.groups, flat, rows * stride)
+    found = pick(xp, batch.groups, batch.segments + offsets[:, None], rows * stride)
+    found = xp.reshape(found, (rows, stride))
     if _readable(batch) and rows * batch.mask.shape[1] > 0:
-        spread = xp.reshape(xp.take(found, xp.reshape(flat, (-1,))), batch.groups.shape)
+        spread = xp.take_along_axis(found, batch.segments, axis=1)
         differs = xp.any(spread != batch.groups)
         if ns.host_readable(differs) and ns.host_scalar(differs):
             raise ValueError(

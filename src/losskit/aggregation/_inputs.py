@@ -15,7 +15,7 @@ from typing import Any
 
 from losskit import _namespace as ns
 from losskit._errors import invalid
-from losskit.aggregation._backend import float_dtype, index_dtype
+from losskit.aggregation._backend import extremes, float_dtype, index_dtype
 from losskit.aggregation._modes import Mode, spec
 from losskit.aggregation._resolve import resolve_mode
 
@@ -184,7 +184,7 @@ def _check_range(xp: ns.Namespace, ids: Any, name: str, stop: int, what: str) ->
     """``0 <= ids < stop``, where the values are readable; returns the largest id then."""
     if math.prod(ids.shape) == 0 or not ns.host_readable(ids):
         return None
-    low, high = _read(xp.min(ids)), _read(xp.max(ids))
+    low, high = (_read(value) for value in extremes(xp, ids))
     if low is None or high is None:  # concrete ids inside a trace
         return None
     if low < 0 or high >= stop:

@@ -182,11 +182,7 @@ def _coefficients(inputs: Inputs, seqs: Sequences | None, counts: dict[str, Any]
     divisor = None  # per-token or per-row counts
     if mode.per_sequence:
         assert seqs is not None
-        if seqs.flat is None:
-            divisor = seqs.valid[:, None]
-        else:
-            divisor = xp.reshape(xp.take(seqs.valid, xp.reshape(seqs.flat, (-1,))), shape)
-        divisor = xp.astype(divisor, inputs.dtype)
+        divisor = xp.astype(seqs.per_token(xp, batch), inputs.dtype)
     if mode.group_count is not None:
         per_group = counts[mode.group_count]
         if batch.packed:
