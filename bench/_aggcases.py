@@ -6,8 +6,9 @@
   the library reads values without a sync (NumPy, PyTorch CPU eager). Anchor: **one
   bincount over the segment ids** on the same backend (``np.bincount``, ``torch.bincount``,
   jitted ``jnp.bincount`` with ``length`` the number of ids or the row length, whichever is
-  faster). For information (not an anchor): the hand-written count of non-empty sequences (row offsets, a
-  scatter-add over ``B * T`` bins, ``count_nonzero``). JAX builds the plan inside ``jit``.
+  faster). For information (not an anchor): the hand-written count of non-empty sequences
+  (row offsets, a scatter-add over ``B * T`` bins, ``count_nonzero``). JAX builds the plan
+  inside ``jit``.
 * ``agg_loss_packed`` / ``agg_loss_padded``: ``Plan.loss(l, 0)`` on ``[64, 4096]`` float32
   losses (NaN at masked positions) with the plan built beforehand, seq-mean-token-mean, packed
   (per-token coefficients) and padded (per-row coefficients). Anchor: **the NaN-safe
