@@ -88,6 +88,7 @@ def test_torch_compile_fullgraph(packed, recwarn) -> None:
     assert [str(w.message) for w in recwarn if "Dynamo" in str(w.message)] == []
 
 
+@pytest.mark.slow  # inductor's code generation: ~10 s
 def test_torch_compile_inductor() -> None:
     torch = pytest.importorskip("torch")
     torch._dynamo.reset()
