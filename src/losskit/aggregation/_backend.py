@@ -1,5 +1,8 @@
 """The operations the array API lacks, with one branch per library: stopping gradients,
-counting integer ids (a scatter-add), and picking each segment's value (a scatter).
+counting integer ids (a scatter-add: ``np.bincount``, ``scatter_add_``/``index_add_``,
+``jax.ops.segment_sum``; sorted running sums elsewhere), counting each packed row's
+sequences, picking each segment's value (a scatter), a one-pass min/max, and the device and
+dtype lookups (without array-api-compat's helpers, on which TorchDynamo warns).
 
 This is the only module of ``losskit.aggregation`` that names a framework; it imports one
 only when handed one of its arrays. Every function keeps shapes static (the number of bins
@@ -24,6 +27,7 @@ __all__ = [
     "index_dtype",
     "pick",
     "sequence_counts",
+    "static_shapes",
     "stop_gradient",
 ]
 
@@ -34,6 +38,12 @@ def index_dtype(xp: ns.Namespace, like: Any) -> Any:
         return xp.int64
     info = xp.__array_namespace_info__()
     return info.default_dtypes(device=device_of(like))["indexing"]
+
+
+def static_shapes(array: Any) -> bool:
+    """Whether shapes must never depend on values, even readable ones (JAX: a new shape is
+    a new compiled program)."""
+    return ns.library(array) in ("jax", "jaxlib")
 
 
 def float_dtype(xp: ns.Namespace, like: Any) -> Any:

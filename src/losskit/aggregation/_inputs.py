@@ -15,7 +15,7 @@ from typing import Any
 
 from losskit import _namespace as ns
 from losskit._errors import invalid
-from losskit.aggregation._backend import extremes, float_dtype, index_dtype
+from losskit.aggregation._backend import extremes, float_dtype, index_dtype, static_shapes
 from losskit.aggregation._modes import Mode, spec
 from losskit.aggregation._resolve import resolve_mode
 
@@ -100,9 +100,9 @@ def read_inputs(
         if segment_ids is not None:
             segments = _ids(xp, segment_ids[k], f"segment_ids[{k}]", mask, tuple(mask.shape))
             high = _check_range(xp, segments, f"segment_ids[{k}]", mask.shape[1], "row length")
-            # Fewer bins where the ids were read (same result, less memory); JAX keeps the
-            # static bound so that shapes never depend on values.
-            static = high is None or ns.library(segments) in ("jax", "jaxlib")
+            # Fewer bins where the ids were read (the same counts, faster); JAX keeps the
+            # static bound T so that shapes never depend on values.
+            static = high is None or static_shapes(segments)
             stride = int(mask.shape[1]) if high is None or static else high + 1
         grouped = None
         if groups_given is not None:
