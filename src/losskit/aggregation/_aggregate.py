@@ -24,7 +24,9 @@ def aggregate(
 
     The arguments are those of :func:`plan` for a single micro-batch (arrays, not lists).
     Inside an engine context the counts are summed over the replicas and the value is
-    scaled for the engine, as a one-micro-batch window.
+    scaled for the engine, as for a window of one micro-batch: with gradient accumulation,
+    build one :func:`plan` for the window's micro-batches instead (a mean per micro-batch
+    is the bug this package exists to avoid).
 
     Returns:
         0-d array of the losses' library, device and floating dtype.

@@ -24,6 +24,7 @@ __all__ = [
     "device_of",
     "extremes",
     "float_dtype",
+    "id_bound",
     "index_dtype",
     "pick",
     "sequence_counts",
@@ -66,13 +67,26 @@ def device_of(array: Any) -> Any:
 
 
 def extremes(xp: ns.Namespace, array: Any) -> tuple[Any, Any]:
-    """``(min, max)`` of a non-empty array, as 0-d arrays (one pass where the library can)."""
-    if ns.library(array) == "torch":
+    """``(min, max)`` of a non-empty array, as 0-d arrays."""
+    return xp.min(array), xp.max(array)
+
+
+def id_bound(xp: ns.Namespace, ids: Any) -> Any:
+    """A 0-d integer that is the largest id if no id is negative, and at least
+    ``2**31 - 1`` otherwise: ``0 <= ids < stop`` exactly when it is below ``stop``. One
+    pass over the ids where the library allows."""
+    origin = ns.library(ids)
+    if origin == "numpy":
+        if ids.dtype.kind == "i":  # negative ids become huge unsigned ones
+            return ids.view(np.dtype(f"u{ids.dtype.itemsize}")).max()
+        return ids.max()
+    if origin == "torch":
         import torch
 
-        low, high = torch.aminmax(array)
-        return low, high
-    return xp.min(array), xp.max(array)
+        low, high = torch.aminmax(ids)
+        return torch.where(low < 0, 2**31 - 1, high)
+    low, high = extremes(xp, ids)
+    return xp.where(low < 0, 2**31 - 1, high)
 
 
 def sequence_counts(

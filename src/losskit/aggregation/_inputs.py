@@ -15,7 +15,13 @@ from typing import Any
 
 from losskit import _namespace as ns
 from losskit._errors import invalid
-from losskit.aggregation._backend import extremes, float_dtype, index_dtype, static_shapes
+from losskit.aggregation._backend import (
+    extremes,
+    float_dtype,
+    id_bound,
+    index_dtype,
+    static_shapes,
+)
 from losskit.aggregation._modes import Mode, spec
 from losskit.aggregation._resolve import resolve_mode
 
@@ -184,13 +190,14 @@ def _check_range(xp: ns.Namespace, ids: Any, name: str, stop: int, what: str) ->
     """``0 <= ids < stop``, where the values are readable; returns the largest id then."""
     if math.prod(ids.shape) == 0 or not ns.host_readable(ids):
         return None
-    low, high = (_read(value) for value in extremes(xp, ids))
-    if low is None or high is None:  # concrete ids inside a trace
+    bound = _read(id_bound(xp, ids))
+    if bound is None:  # concrete ids inside a trace
         return None
-    if low < 0 or high >= stop:
-        hint = f"It holds values from {int(low)} to {int(high)}."
+    if bound >= stop:
+        low, high = (_read(value) for value in extremes(xp, ids))
+        hint = f"It holds values from {low:.0f} to {high:.0f}."
         raise ValueError(invalid(name, f"integers in [0, {stop}) ({what})", ids, hint=hint))
-    return int(high)
+    return int(bound)
 
 
 def _read(value: Any) -> float | None:
