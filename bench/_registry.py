@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import _aggcases
 import _backends
 import _cases
 import _layercases
@@ -33,6 +34,9 @@ BUILDERS: dict[str, Builder] = {
     "reg_grad_resnet50": _regcases.reg_grad_resnet50,
     "layer_resnet18": _layercases.layer_resnet18,
     "loss_sparse_ce": _losscases.loss_sparse_ce,
+    "agg_plan_1M": _aggcases.agg_plan_1m,
+    "agg_loss_packed": _aggcases.agg_loss_packed,
+    "agg_loss_padded": _aggcases.agg_loss_padded,
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import losskit
+import losskit.aggregation
 import losskit.distribute
 import losskit.jax
 import losskit.losses
@@ -58,6 +59,13 @@ API = {
         "sigmoid_cross_entropy",
         "softmax_cross_entropy",
         "sparse_softmax_cross_entropy",
+    ],
+    "losskit.aggregation": [
+        "MODES",
+        "Plan",
+        "aggregate",
+        "plan",
+        "resolve_mode",
     ],
     "losskit.distribute": [
         "DistributionContext",
@@ -187,6 +195,7 @@ API = {
 
 MODULES = {
     "losskit": losskit,
+    "losskit.aggregation": losskit.aggregation,
     "losskit.distribute": losskit.distribute,
     "losskit.losses": losskit.losses,
     "losskit.regularizers": losskit.regularizers,
@@ -223,7 +232,7 @@ def test_every_public_callable_has_a_runnable_example() -> None:
 
 def test_import_loads_no_array_framework() -> None:
     code = (
-        "import sys, losskit, losskit.distribute, losskit.testing\n"
+        "import sys, losskit, losskit.aggregation, losskit.distribute, losskit.testing\n"
         "loaded = sorted(m for m in ('torch', 'jax', 'tensorflow', 'cupy', 'array_api_strict')"
         " if m in sys.modules)\n"
         "print(','.join(loaded))\n"

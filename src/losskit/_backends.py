@@ -19,10 +19,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from losskit import _namespace as ns
 from losskit._kernels import penalty as _penalty
+from losskit._kernels import segments as _segments
 
 __all__ = ["Backend", "of", "pytree_leaves"]
 
@@ -31,15 +33,67 @@ class Backend:
     """Any array-API library: the standard's functions only, nothing library-specific."""
 
     name = "array-api"
+    static_shapes = False
+    """Whether shapes must never depend on values, even readable ones (JAX: a new shape is a
+    new compiled program)."""
 
     def stop_gradient(self, value: Any) -> Any:
         """``value`` held constant for differentiation (libraries without autograd: as is)."""
         return value
 
+    def host_readable(self, value: Any) -> bool:
+        """Whether the values of ``value`` can be read without a device sync or a trace;
+        callers skip their value checks where they cannot, rather than force a sync."""
+        return False
+
     def host_float(self, value: Any) -> float | None:
-        """The value of a 0-d array if it can be read without a device sync or a trace,
-        else None (the caller then skips its value check rather than force a sync)."""
-        return None
+        """The value of a 0-d array if :meth:`host_readable`, else None."""
+        return float(np.asarray(value)) if self.host_readable(value) else None
+
+    def device(self, array: Any) -> Any:
+        """The array's device; None for a JAX tracer (XLA places new arrays itself)."""
+        try:
+            return array_api_compat.device(array)
+        except Exception:  # a tracer has no device to ask
+            return None
+
+    def widest_float(self, xp: ns.Namespace, like: Any) -> Any:
+        """float64 where the library and device have it, else float32."""
+        return ns.widest_float(xp, like)
+
+    def index_dtype(self, xp: ns.Namespace, like: Any) -> Any:
+        """The library's default indexing dtype (int64; int32 under JAX's default x32)."""
+        info = xp.__array_namespace_info__()
+        return info.default_dtypes(device=self.device(like))["indexing"]
+
+    # -- segment sums (losskit.aggregation); ids equal to ``length`` are discarded --------
+    def count_ids(self, xp: ns.Namespace, ids: Any, length: int) -> Any:
+        """How often each id in ``[0, length)`` occurs in ``ids``: an integer ``[length]``."""
+        return _segments.count_ids(xp, ids, length)
+
+    def count_in_rows(self, xp: ns.Namespace, ids: Any, length: int) -> Any:
+        """How often each id in ``[0, length)`` occurs in each row of ``ids``: ``[B, length]``."""
+        rows = ids.shape[0]
+        offsets = xp.arange(rows, dtype=ids.dtype, device=self.device(ids)) * length
+        counts = self.count_ids(xp, ids + offsets[:, None], rows * length)
+        return xp.reshape(counts, (rows, length))
+
+    def sequence_counts(
+        self, xp: ns.Namespace, segments: Any, mask: Any, stride: int, *, present: bool
+    ) -> tuple[Any, Any]:
+        """Tokens of each packed sequence ``(row, id)``, ids in ``[0, stride)``: the valid
+        ones and, if ``present``, all of them (else None); integer arrays ``[B, stride]``."""
+        masked_to_discard = xp.where(mask, segments, stride)  # column `stride`: dropped
+        valid = self.count_in_rows(xp, masked_to_discard, stride + 1)[:, :stride]
+        return valid, self.count_in_rows(xp, segments, stride) if present else None
+
+    def pick(self, xp: ns.Namespace, values: Any, ids: Any, length: int) -> Any:
+        """One value of each id in ``[0, length)`` (0 where it does not occur)."""
+        return _segments.pick(xp, values, ids, length)
+
+    def id_bound(self, xp: ns.Namespace, ids: Any) -> Any:
+        """The largest id if none is negative, else at least ``2**31 - 1`` (0-d)."""
+        return _segments.id_bound(xp, ids)
 
     def fused_penalty(
         self, xp: ns.Namespace, arrays: Sequence[Any], l1: float | None, l2: float | None
@@ -72,8 +126,34 @@ class Backend:
 class NumpyBackend(Backend):
     name = "numpy"
 
-    def host_float(self, value: Any) -> float | None:
-        return float(np.asarray(value))
+    def host_readable(self, value: Any) -> bool:
+        return True
+
+    def count_ids(self, xp: ns.Namespace, ids: Any, length: int) -> Any:
+        return np.bincount(np.reshape(ids, (-1,)), minlength=length + 1)[:length]
+
+    def sequence_counts(
+        self, xp: ns.Namespace, segments: Any, mask: Any, stride: int, *, present: bool
+    ) -> tuple[Any, Any]:
+        # One bincount gives both: bin 2 * (row * stride + id) + mask.
+        rows = segments.shape[0]
+        pairs = segments * 2  # in place from here: one temporary instead of three
+        pairs += (np.arange(rows, dtype=pairs.dtype) * (2 * stride))[:, None]
+        pairs += mask
+        counts = np.bincount(pairs.reshape(-1), minlength=2 * rows * stride)
+        counts = counts.reshape(rows, stride, 2)
+        valid = counts[..., 1]
+        return valid, counts[..., 0] + valid if present else None
+
+    def pick(self, xp: ns.Namespace, values: Any, ids: Any, length: int) -> Any:
+        out = np.zeros(length + 1, dtype=values.dtype)
+        out[np.reshape(ids, (-1,))] = np.reshape(values, (-1,))
+        return out[:length]
+
+    def id_bound(self, xp: ns.Namespace, ids: Any) -> Any:
+        if ids.dtype.kind == "i":  # negative ids become huge unsigned ones: one pass
+            return ids.view(np.dtype(f"u{ids.dtype.itemsize}")).max()
+        return ids.max()
 
     def _penalty_group(
         self, xp: ns.Namespace, arrays: list[Any], l1: float | None, l2: float | None
@@ -90,6 +170,9 @@ class StrictBackend(Backend):
 
     name = "array_api_strict"
 
+    def host_readable(self, value: Any) -> bool:
+        return True
+
     def host_float(self, value: Any) -> float | None:
         return float(value)
 
@@ -105,13 +188,48 @@ class TorchBackend(Backend):
     def stop_gradient(self, value: Any) -> Any:
         return value.detach()
 
-    def host_float(self, value: Any) -> float | None:
+    def host_readable(self, value: Any) -> bool:
         torch = self.torch
         if torch.compiler.is_compiling() or value.device.type != "cpu":
-            return None
-        if type(value) is not torch.Tensor and not isinstance(value, torch.nn.Parameter):
-            return None  # FakeTensor and other tracing subclasses
-        return float(value.detach().item())
+            return False
+        # FakeTensor and other tracing subclasses cannot be read
+        return type(value) is torch.Tensor or isinstance(value, torch.nn.Parameter)
+
+    def host_float(self, value: Any) -> float | None:
+        return float(value.detach().item()) if self.host_readable(value) else None
+
+    def device(self, array: Any) -> Any:
+        return array.device  # (array_api_compat's lookups warn under TorchDynamo)
+
+    def widest_float(self, xp: ns.Namespace, like: Any) -> Any:
+        return xp.float32 if like.device.type == "mps" else xp.float64
+
+    def index_dtype(self, xp: ns.Namespace, like: Any) -> Any:
+        return xp.int64
+
+    def count_ids(self, xp: ns.Namespace, ids: Any, length: int) -> Any:
+        # index_add_ into a fixed-size buffer: torch.bincount's output size depends on the
+        # values (a graph break under torch.compile), and it is slower on the CPU
+        torch, flat = self.torch, ids.reshape(-1)
+        out = torch.zeros(length + 1, dtype=torch.int64, device=flat.device)
+        ones = torch.ones((), dtype=torch.int64, device=flat.device).expand(flat.shape[0])
+        return out.index_add_(0, flat, ones)[:length]
+
+    def count_in_rows(self, xp: ns.Namespace, ids: Any, length: int) -> Any:
+        # along the rows: no row offsets to add (PyTorch's integer arithmetic is slow)
+        torch, (rows, columns) = self.torch, ids.shape
+        out = torch.zeros((rows, length), dtype=torch.int64, device=ids.device)
+        ones = torch.ones((), dtype=torch.int64, device=ids.device).expand(rows, columns)
+        return out.scatter_add_(1, ids, ones)
+
+    def pick(self, xp: ns.Namespace, values: Any, ids: Any, length: int) -> Any:
+        flat = values.reshape(-1)
+        buffer = self.torch.zeros(length + 1, dtype=flat.dtype, device=flat.device)
+        return buffer.index_put_((ids.reshape(-1),), flat)[:length]
+
+    def id_bound(self, xp: ns.Namespace, ids: Any) -> Any:
+        low, high = self.torch.aminmax(ids)
+        return self.torch.where(low < 0, 2**31 - 1, high)
 
     def _penalty_group(
         self, xp: ns.Namespace, arrays: list[Any], l1: float | None, l2: float | None
@@ -143,6 +261,7 @@ class TorchBackend(Backend):
 
 class JaxBackend(Backend):
     name = "jax"
+    static_shapes = True
 
     def __init__(self) -> None:
         import jax
@@ -152,12 +271,19 @@ class JaxBackend(Backend):
     def stop_gradient(self, value: Any) -> Any:
         return self.jax.lax.stop_gradient(value)
 
-    def host_float(self, value: Any) -> float | None:
+    def host_readable(self, value: Any) -> bool:
         if isinstance(value, self.jax.core.Tracer):
-            return None
-        if any(device.platform != "cpu" for device in value.devices()):
-            return None
-        return float(np.asarray(value))
+            return False
+        return all(device.platform == "cpu" for device in value.devices())
+
+    def count_ids(self, xp: ns.Namespace, ids: Any, length: int) -> Any:
+        flat = xp.reshape(ids, (-1,))
+        ones = xp.ones(flat.shape, dtype=flat.dtype)
+        return self.jax.ops.segment_sum(ones, flat, num_segments=length)  # drops id == length
+
+    def pick(self, xp: ns.Namespace, values: Any, ids: Any, length: int) -> Any:
+        flat_ids, flat = xp.reshape(ids, (-1,)), xp.reshape(values, (-1,))
+        return xp.zeros(length, dtype=flat.dtype).at[flat_ids].set(flat, mode="drop")
 
     def fused_penalty(
         self, xp: ns.Namespace, arrays: Sequence[Any], l1: float | None, l2: float | None

@@ -111,12 +111,9 @@ def step_gradients(rank: int, world: int, cases: list[dict[str, Any]]) -> list[d
     return out
 
 
-def count_all_reduces(rank: int, world: int) -> int:
-    """How many collectives ``global_denominator`` issues for a 3-micro-batch window."""
-    import torch
+def counting_all_reduces(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, int]:
+    """``fn(*args, **kwargs)`` and how many times it called ``torch.distributed.all_reduce``."""
     import torch.distributed as dist
-
-    from losskit.distribute import global_denominator, torch_context
 
     calls = []
     original = dist.all_reduce
@@ -127,14 +124,25 @@ def count_all_reduces(rank: int, world: int) -> int:
 
     dist.all_reduce = counting
     try:
-        with torch_context(accumulation_steps=3):
-            D = global_denominator(torch.ones(rank + 1), torch.ones(2), torch.zeros(1))
+        return fn(*args, **kwargs), len(calls)
     finally:
         dist.all_reduce = original
+
+
+def count_all_reduces(rank: int, world: int) -> int:
+    """How many collectives ``global_denominator`` issues for a 3-micro-batch window."""
+    import torch
+
+    from losskit.distribute import global_denominator, torch_context
+
+    with torch_context(accumulation_steps=3):
+        D, calls = counting_all_reduces(
+            global_denominator, torch.ones(rank + 1), torch.ones(2), torch.zeros(1)
+        )
     expected = sum(r + 1 + 2 for r in range(world))
     if float(D) != expected:
         raise AssertionError(f"D = {float(D)}, expected {expected}")
-    return len(calls)
+    return calls
 
 
 def raise_on_rank_one(rank: int, world: int) -> int:

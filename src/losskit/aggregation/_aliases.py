@@ -42,20 +42,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from losskit._errors import describe
+from losskit.aggregation._modes import MODES
 
 __all__ = ["ALIASES", "CANONICAL_MODES", "FRAMEWORKS", "Alias", "resolve"]
 
-# The canonical names of losskit.aggregation.MODES (issue #12), repeated here so that this
-# table has no import-time dependency on the planner.
-CANONICAL_MODES = (
-    "token-mean",
-    "token-sum",
-    "seq-mean-token-mean",
-    "seq-mean-token-sum",
-    "seq-mean-token-sum-norm",
-    "group-token-mean",
-    "group-seq-mean",
-)
+CANONICAL_MODES = MODES
 
 FRAMEWORKS = ("verl", "trl", "openrlhf", "nemo-rl", "skyrl", "tunix", "torchrl")
 

@@ -43,8 +43,9 @@ def replica_context(
         gradients: ``"sum"`` or ``"mean"``: how the engine combines replicas' gradients.
         accumulation_steps: micro-batches per optimizer step, a positive integer.
         accumulation: ``"sum"`` or ``"mean"``: how micro-steps' gradients are combined.
-        all_reduce: a function that sums a 0-d array over the replicas and returns the
-            sum (used once per step by :func:`losskit.distribute.global_denominator`).
+        all_reduce: a function that sums an array over the replicas and returns the sum
+            (used once per step by :func:`losskit.distribute.global_denominator`, on a 0-d
+            count, and by :func:`losskit.aggregation.plan`, on one vector of counts).
         micro_steps: micro-batches this step really has, if fewer than
             ``accumulation_steps`` (a partial last window) and not counted by a
             ``global_denominator`` call inside this context.

@@ -10,7 +10,7 @@ from losskit import _backends
 from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit._kernels.sums import size
-from losskit._state import require_replica_context
+from losskit.distribute._window import sum_over_replicas, window_context
 from losskit.reduction import Reduction, ReductionLike
 from losskit.typing import ArrayT
 
@@ -100,17 +100,8 @@ def global_denominator(
             )
     names = [f"{_NAME}[{index}]" for index in range(len(micro_batch_weights))]
     xp = ns.namespace(*micro_batch_weights, names=names)
-    context = require_replica_context("global_denominator")
     steps = len(micro_batch_weights)
-    if context is not None and steps > context.accumulation_steps:
-        raise ValueError(
-            invalid(
-                _NAME,
-                f"at most accumulation_steps={context.accumulation_steps} arrays",
-                f"{steps} arrays",
-                hint="Pass the micro-batches of one optimizer step.",
-            )
-        )
+    context = window_context("global_denominator", steps, _NAME)
     arrays = [
         ns.as_array(xp, weights, name=name)
         for weights, name in zip(micro_batch_weights, names, strict=True)
@@ -123,19 +114,9 @@ def global_denominator(
     local = _local_count(xp, arrays, member, dtype, like=first)
     # counts and weight sums are data: the denominator is a constant for differentiation
     local = _backends.of(xp).stop_gradient(local)
-    if context is not None:
-        context.window.micro_steps = steps
-        if context.num_replicas > 1:
-            if context.all_reduce is None:
-                raise RuntimeError(
-                    f"global_denominator: the context ({context.engine}, "
-                    f"{context.num_replicas} replicas) has no all-reduce. Pass "
-                    "`all_reduce=` to `replica_context` (losskit.testing.run_replicas does), "
-                    "or use `torch_context`/`jax_context`."
-                )
-            local = context.all_reduce(local)
+    total = sum_over_replicas(context, local, steps=steps, caller="global_denominator")
     # the weights' library, device and widest floating dtype
-    return cast(ArrayT, local)
+    return cast(ArrayT, total)
 
 
 def _local_count(

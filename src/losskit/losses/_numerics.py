@@ -105,8 +105,5 @@ def take_class(xp: ns.Namespace, values: Any, labels: Any) -> Any:
 
 
 def index_dtype(xp: ns.Namespace, like: Any) -> Any:
-    """The widest signed integer the backend has (int64; int32 on JAX without x64)."""
-    # the default device's dtypes: asking for `like`'s device makes TorchDynamo trace
-    # array-api-compat's cached helpers (and warn); integer support does not vary by device
-    supported = xp.__array_namespace_info__().dtypes(kind="signed integer")
-    return xp.int64 if "int64" in supported else xp.int32
+    """The library's indexing dtype (int64; int32 on JAX without x64)."""
+    return _backends.of(xp).index_dtype(xp, like)
