@@ -1,0 +1,50 @@
+"""FSDP2 (2 gloo processes, float64): root-only and per-layer sharding, FSDP2's mean and a
+sum, equal one float64 process; sharded kernel penalties included."""
+
+from __future__ import annotations
+
+import pytest
+
+from losskit.testing import run_processes
+from tests.engines import _examples, _fsdp
+from tests.engines._reference import max_difference, round_robin_steps, sgd_reference
+
+pytestmark = pytest.mark.slow
+
+WINDOWS = [2, 3]  # 5 micro-batches per rank: windows 2, 2, 1 and 3, 2
+
+
+@pytest.fixture(scope="module")
+def results() -> list[dict]:
+    return run_processes(_fsdp.runs, 2, args=(WINDOWS,), timeout=300)
+
+
+def test_every_sharding_is_exact_with_a_partial_last_window(results) -> None:
+    example = _examples.load("fsdp")
+    batches = [b for pair in zip(*(example["micro_batches"](r, 2) for r in (0, 1))) for b in pair]
+    for steps in WINDOWS:
+        want = sgd_reference(
+            example["network"](),
+            round_robin_steps(batches, 2, steps),
+            predict=lambda net, b: ((net(b[0]).squeeze(-1) - b[1]) ** 2, b[2]),
+            lr=0.1,
+            kernels=["0.weight", "2.weight"],
+            l2=0.05,
+            activity="0",
+            l1=0.1,
+        )
+        for rank in results:
+            for per_layer, summed in _fsdp.LAYOUTS:
+                got = rank[f"per_layer={per_layer} summed={summed} K={steps}"]
+                assert max_difference(got, want) < 1e-9, (per_layer, summed, steps)
+            assert max_difference(rank[f"naive K={steps}"], want) > 1e-4
+
+
+def test_a_divide_factor_on_the_root_alone_is_refused(results) -> None:
+    for rank in results:
+        assert rank["root-only divide factor"].startswith(
+            "Invalid `model`: expected FSDP2 modules that all average (the default) or all sum "
+            "(losskit.engines.fsdp.sum_gradients), received \"gradient divide factors "
+            "{'<root>': 'sum', '0': 'mean'}\". set_gradient_divide_factor applies to the module "
+            "it is called on only."
+        ), rank["root-only divide factor"]
