@@ -182,9 +182,9 @@ def test_every_public_callable_has_a_runnable_example() -> None:
 
 def test_import_loads_no_array_framework() -> None:
     code = (
-        "import sys, losskit, losskit.distribute, losskit.testing\n"
-        "loaded = sorted(m for m in ('torch', 'jax', 'tensorflow', 'cupy', 'array_api_strict')"
-        " if m in sys.modules)\n"
+        "import sys, losskit, losskit.distribute, losskit.testing, losskit.engines\n"
+        "loaded = sorted(m for m in ('torch', 'jax', 'tensorflow', 'cupy', 'array_api_strict',"
+        " 'accelerate', 'lightning', 'transformers', 'deepspeed') if m in sys.modules)\n"
         "print(','.join(loaded))\n"
     )
     result = subprocess.run(

@@ -43,7 +43,7 @@ def train(accumulation_steps: int = 3, epochs: int = 1) -> list[torch.Tensor]:
     net = model()
     optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
     starts = [sum(SIZES[:i]) for i in range(len(SIZES))]
-    batches = [list(range(a, a + n)) for a, n in zip(starts, SIZES)]
+    batches = [list(range(a, a + n)) for a, n in zip(starts, SIZES, strict=False)]
     loader = DataLoader(dataset(), batch_sampler=batches)
     net, optimizer, loader = accelerator.prepare(net, optimizer, loader)
     for _ in range(epochs):

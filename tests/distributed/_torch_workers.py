@@ -244,7 +244,14 @@ def activity_gradients(rank: int, world: int, cases: list[dict[str, Any]]) -> li
     return out
 
 
-LAUNCH_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+LAUNCH_VARIABLES = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+)
 
 
 def launch_environment(rank: int, world: int) -> dict[str, str | None]:

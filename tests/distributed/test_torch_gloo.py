@@ -115,7 +115,8 @@ def test_ranks_see_torchrun_variables() -> None:
     """DeepSpeed, Lightning and accelerate read these instead of the initialized group."""
     found = run_processes(workers.launch_environment, 2, timeout=60)
     ports = {rank_env["MASTER_PORT"] for rank_env in found}
-    assert len(ports) == 1 and next(iter(ports)).isdigit()
+    assert len(ports) == 1
+    assert next(iter(ports)).isdigit()
     for rank, rank_env in enumerate(found):
         assert rank_env["RANK"] == rank_env["LOCAL_RANK"] == str(rank)
         assert rank_env["WORLD_SIZE"] == rank_env["LOCAL_WORLD_SIZE"] == "2"

@@ -21,7 +21,11 @@ def results() -> list[dict]:
 
 def test_every_sharding_is_exact_with_a_partial_last_window(results) -> None:
     example = _examples.load("fsdp")
-    batches = [b for pair in zip(*(example["micro_batches"](r, 2) for r in (0, 1))) for b in pair]
+    batches = [
+        b
+        for pair in zip(*(example["micro_batches"](r, 2) for r in (0, 1)), strict=False)
+        for b in pair
+    ]
     for steps in WINDOWS:
         want = sgd_reference(
             example["network"](),
@@ -44,7 +48,7 @@ def test_a_divide_factor_on_the_root_alone_is_refused(results) -> None:
     for rank in results:
         assert rank["root-only divide factor"].startswith(
             "Invalid `model`: expected FSDP2 modules that all average (the default) or all sum "
-            "(losskit.engines.fsdp.sum_gradients), received \"gradient divide factors "
+            '(losskit.engines.fsdp.sum_gradients), received "gradient divide factors '
             "{'<root>': 'sum', '0': 'mean'}\". set_gradient_divide_factor applies to the module "
             "it is called on only."
         ), rank["root-only divide factor"]

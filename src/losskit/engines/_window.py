@@ -126,7 +126,7 @@ class Window:
 def _checked_function(name: str, value: Any) -> Callable[[Any], Any] | None:
     if value is not None and not callable(value):
         raise TypeError(invalid(name, "a function of a micro-batch, or None", value))
-    return value
+    return value  # type: ignore[no-any-return]
 
 
 def window_of(

@@ -41,7 +41,7 @@ __all__ = ["sum_gradients", "windows"]
 
 
 def _fsdp_modules(model: torch.nn.Module) -> list[FSDPModule]:
-    found = [module for module in model.modules() if isinstance(module, FSDPModule)]
+    found: list[FSDPModule] = [m for m in model.modules() if isinstance(m, FSDPModule)]
     if not found:
         raise ValueError(invalid("model", "a module with fully_shard applied (FSDP2)", model))
     return found
@@ -74,7 +74,9 @@ def gradient_mode(model: torch.nn.Module) -> str:
         if not isinstance(module, FSDPModule):
             continue
         for factor in _divide_factors(module):
-            modes[name or "<root>"] = "mean" if factor is None else "sum" if factor == 1.0 else factor
+            modes[name or "<root>"] = (
+                "mean" if factor is None else "sum" if factor == 1.0 else factor
+            )
     if not modes:
         raise ValueError(invalid("model", "a module with fully_shard applied (FSDP2)", model))
     found = set(modes.values())

@@ -130,7 +130,7 @@ def windows(
         seed=seed,
     )
     collate = empty_safe(collate_fn or torch.utils.data.default_collate, dataset)
-    loader = torch.utils.data.DataLoader(
+    loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
         dataset,  # type: ignore[arg-type]
         batch_sampler=sampler,
         collate_fn=collate,
@@ -142,6 +142,6 @@ def windows(
         accumulation_steps=trainer.accumulate_grad_batches,
         device=strategy.root_device,
     )
-    options = {"weights": weights, "examples": examples, "reduction": reduction}
+    options: dict[str, Any] = {"weights": weights, "examples": examples, "reduction": reduction}
     _windows([], engine, **options)  # validates now, not at the first batch
     return WindowLoader(loader, sampler, engine, options)

@@ -148,9 +148,7 @@ class ExactLossMixin:
         labels = inputs.pop("labels")
         outputs = model(**inputs)
         with window.context():
-            loss = trainer.compute_loss_func(
-                outputs, labels, num_items_in_batch=window.denominator
-            )
+            loss = trainer.compute_loss_func(outputs, labels, num_items_in_batch=window.denominator)
         loss = loss + window.penalty(model)
         return (loss, outputs) if return_outputs else loss
 

@@ -52,8 +52,9 @@ def weight_groups(owners: Iterable[tuple[str, nn.Module]]) -> list[Group]:
                 continue
             seen.add(id(parameter))  # a tied parameter is penalized once
             name = f"{prefix}.{leaf}" if prefix else leaf
-            if getattr(parameter, "ds_numel", 0) and parameter.numel() == 0:
-                raise RuntimeError(_partitioned(name, parameter.ds_numel))
+            partitioned = getattr(parameter, "ds_numel", 0)  # DeepSpeed ZeRO-3's real size
+            if partitioned and parameter.numel() == 0:
+                raise RuntimeError(_partitioned(name, partitioned))
             regularizer = stack[-1][1]
             group = groups.setdefault(_group_key(regularizer), (regularizer, [], []))
             group[1].append(parameter)
