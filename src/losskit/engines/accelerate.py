@@ -9,9 +9,17 @@ and sets ``accelerator.sync_gradients`` so that the prepared optimizer and sched
 once per window, the partial one included.
 
 Example:
-    >>> import losskit.engines.accelerate
-    >>> losskit.engines.accelerate.windows.__name__
-    'windows'
+    >>> import torch, losskit.engines.accelerate
+    >>> from accelerate import Accelerator
+    >>> accelerator = Accelerator(cpu=True, gradient_accumulation_steps=2)
+    >>> loader = [{"mask": torch.tensor([1.0, 0.0])}, {"mask": torch.ones(3)}, {"mask": torch.ones(1)}]
+    >>> for window in losskit.engines.accelerate.windows(
+    ...     accelerator, loader, weights=lambda batch: batch["mask"]
+    ... ):
+    ...     syncs = [accelerator.sync_gradients for batch in window]
+    ...     print(len(window), int(window.denominator), int(window.examples), syncs)
+    2 4 5 [False, True]
+    1 1 1 [True]
 """
 
 from __future__ import annotations

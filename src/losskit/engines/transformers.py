@@ -12,9 +12,16 @@ mixin on ``transformers.Trainer``) computes the training loss itself: your
 ``scale_regularization_loss``), and nothing rescales it.
 
 Example:
-    >>> import losskit.engines.transformers
-    >>> losskit.engines.transformers.Trainer.__mro__[1].__name__
-    'ExactLossMixin'
+    >>> import tempfile, transformers, losskit.engines.transformers
+    >>> config = transformers.GPT2Config(vocab_size=8, n_positions=4, n_embd=4, n_layer=1, n_head=1)
+    >>> with tempfile.TemporaryDirectory() as output_dir:
+    ...     losskit.engines.transformers.Trainer(
+    ...         model=transformers.GPT2LMHeadModel(config),
+    ...         args=transformers.TrainingArguments(output_dir, use_cpu=True, report_to="none"),
+    ...     )
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid `compute_loss_func`: expected a function (outputs, labels, ...
 """
 
 from __future__ import annotations
