@@ -20,6 +20,33 @@ def runs(rank: int, world: int, windows: list[int]) -> dict[str, Any]:
             found[f"per_layer={per_layer} summed={summed} K={steps}"] = [p.numpy() for p in trained]
         found[f"naive K={steps}"] = naive(example, rank, world, steps)
     found["root-only divide factor"] = mixed_factors(example)
+    found["sharded refusals"] = sharded_refusals()
+    return found
+
+
+def sharded_refusals() -> list[str]:
+    """What ``losskit.torch.penalty`` says to sharded penalties it cannot compute per shard:
+    a regularizer that is not a sum over elements, and a 2-D mesh (HSDP)."""
+    import torch
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    import losskit.torch
+    from losskit.regularizers import OrthogonalRegularizer
+
+    found = []
+    orthogonal = torch.nn.Linear(4, 4)
+    losskit.torch.regularize(orthogonal, kernel=OrthogonalRegularizer(0.1))
+    hybrid = torch.nn.Linear(4, 4)
+    losskit.torch.regularize(hybrid, kernel="l2")
+    mesh = init_device_mesh("cpu", (1, dist.get_world_size()), mesh_dim_names=("copies", "shards"))
+    for layer, options in ((orthogonal, {}), (hybrid, {"mesh": mesh})):
+        fully_shard(layer, **options)
+        try:
+            losskit.torch.penalty(layer)
+        except ValueError as error:
+            found.append(str(error))
     return found
 
 

@@ -44,6 +44,21 @@ def test_every_sharding_is_exact_with_a_partial_last_window(results) -> None:
             assert max_difference(rank[f"naive K={steps}"], want) > 1e-4
 
 
+def test_penalties_that_do_not_split_over_shards_are_refused(results) -> None:
+    for rank in results:
+        orthogonal, hybrid = rank["sharded refusals"]
+        assert orthogonal.startswith(
+            "Invalid `regularizer`: expected L1, L2 or L1L2 for parameters sharded by FSDP2 "
+            "(their penalty is the sum of the shards' penalties), received "
+            "OrthogonalRegularizer"
+        ), orthogonal
+        assert hybrid.startswith(
+            "Invalid `weight`: expected a parameter sharded on a 1-D device mesh (FSDP2's "
+            "fully_shard), received 'a DTensor with placements (Replicate(), Shard(dim=0)) "
+            "on a 2-D mesh'"
+        ), hybrid
+
+
 def test_a_divide_factor_on_the_root_alone_is_refused(results) -> None:
     for rank in results:
         assert rank["root-only divide factor"].startswith(

@@ -217,3 +217,60 @@ def test_deepspeed_and_fsdp_argument_errors() -> None:
         ValueError, match=r"Invalid `model`: expected a module with fully_shard applied \(FSDP2\)"
     ):
         losskit.engines.fsdp.windows(torch.nn.Linear(2, 2), [], accumulation_steps=2)
+
+
+class _FakeTrainer:
+    """What ExactLossMixin reads of a transformers.Trainer after its __init__."""
+
+    def __init__(self, compute_loss_func=None, average=True, n_gpu=1, kind="NO") -> None:
+        from accelerate.utils import DistributedType
+
+        self.compute_loss_func = compute_loss_func
+        self.args = types.SimpleNamespace(average_tokens_across_devices=average, n_gpu=n_gpu)
+        self.accelerator = types.SimpleNamespace(distributed_type=DistributedType[kind])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {},
+            ValueError,
+            r"Invalid `compute_loss_func`: expected a function \(outputs, labels, "
+            r"num_items_in_batch\) -> loss, received None",
+        ),
+        (
+            {"compute_loss_func": len, "average": False},
+            ValueError,
+            r"Invalid `args.average_tokens_across_devices`: expected True",
+        ),
+        (
+            {"compute_loss_func": len, "n_gpu": 2},
+            ValueError,
+            r"Invalid `args`: expected DDP or one process, one device each, received "
+            r"'distributed_type=DistributedType.NO, n_gpu=2'",
+        ),
+        (
+            {"compute_loss_func": len, "kind": "DEEPSPEED"},
+            ValueError,
+            r"Invalid `args`: expected DDP or one process, one device each, received "
+            r"'distributed_type=DistributedType.DEEPSPEED, n_gpu=1'",
+        ),
+        (
+            {"compute_loss_func": len, "token_weights": "labels"},
+            TypeError,
+            r"Invalid `token_weights`: expected a function of a batch, or None, received 'labels'",
+        ),
+    ],
+)
+def test_transformers_settings_that_cannot_be_exact(kwargs, error, message) -> None:
+    pytest.importorskip("transformers")
+    from losskit.engines.transformers import ExactLossMixin
+
+    class Trainer(ExactLossMixin, _FakeTrainer):
+        pass
+
+    with pytest.raises(error, match=message):
+        Trainer(**kwargs)
+    token_weights = Trainer(compute_loss_func=len, average=False, token_weights=len)
+    assert token_weights.loss_is_scaled_for_ga is True

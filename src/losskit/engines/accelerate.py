@@ -12,7 +12,8 @@ Example:
     >>> import torch, losskit.engines.accelerate
     >>> from accelerate import Accelerator
     >>> accelerator = Accelerator(cpu=True, gradient_accumulation_steps=2)
-    >>> loader = [{"mask": torch.tensor([1.0, 0.0])}, {"mask": torch.ones(3)}, {"mask": torch.ones(1)}]
+    >>> masks = [torch.tensor([1.0, 0.0]), torch.ones(3), torch.ones(1)]
+    >>> loader = [{"mask": mask} for mask in masks]
     >>> for window in losskit.engines.accelerate.windows(
     ...     accelerator, loader, weights=lambda batch: batch["mask"]
     ... ):
