@@ -8,12 +8,7 @@ from tests.engines import _examples
 
 
 def runs(rank: int, world: int, windows: list[int]) -> dict[str, Any]:
-    example = _examples.load("accelerate")
-    found: dict[str, Any] = {}
-    for steps in windows:
-        found[f"losskit K={steps}"] = [p.numpy() for p in example["train"](steps)]
-        found[f"naive K={steps}"] = naive(example, steps)
-    return found
+    return _examples.train_and_naive("accelerate", windows, naive)
 
 
 def naive(example: dict[str, Any], steps: int) -> list[Any]:

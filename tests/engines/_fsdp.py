@@ -17,8 +17,10 @@ def runs(rank: int, world: int, windows: list[int]) -> dict[str, Any]:
     for steps in windows:
         for per_layer, summed in LAYOUTS:
             trained = example["train"](steps, per_layer, summed)
-            found[f"per_layer={per_layer} summed={summed} K={steps}"] = [p.numpy() for p in trained]
-        found[f"naive K={steps}"] = naive(example, rank, world, steps)
+            found[f"losskit per_layer={per_layer} summed={summed} K={steps}"] = [
+                p.numpy() for p in trained
+            ]
+        found[f"naive per_layer=True summed=False K={steps}"] = naive(example, rank, world, steps)
     found["root-only divide factor"] = mixed_factors(example)
     found["sharded refusals"] = sharded_refusals()
     return found

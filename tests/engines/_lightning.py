@@ -9,16 +9,10 @@ from tests.engines import _examples
 
 
 def runs(rank: int, world: int, windows: list[int]) -> dict[str, Any]:
-    example = _examples.load("lightning")
-    found: dict[str, Any] = {}
-    for steps in windows:
-        found[f"losskit K={steps}"] = [p.numpy() for p in example["train"](steps)]
-        found[f"naive K={steps}"] = naive(example, steps)
-    return found
+    return _examples.train_and_naive("lightning", windows, naive)
 
 
 def naive(example: dict[str, Any], steps: int) -> list[Any]:
-    import lightning
     import torch
 
     import losskit.torch
@@ -32,18 +26,9 @@ def naive(example: dict[str, Any], steps: int) -> list[Any]:
             per_token = (self.net(x).squeeze(-1) - y) ** 2
             return torch.sum(per_token * mask) / torch.sum(mask) + losskit.torch.penalty(self.net)
 
-    trainer = lightning.Trainer(
-        accelerator="cpu",
-        devices=2,
-        strategy="ddp",
-        precision="64-true",
-        accumulate_grad_batches=steps,
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    module = Naive()
-    trainer.fit(module)
-    return [p.detach().numpy().copy() for p in module.net.parameters()]
+    train = example["train"]
+    train.__globals__["Regression"] = Naive  # the example's Trainer, fitting the naive module
+    try:
+        return [p.numpy() for p in train(steps)]
+    finally:
+        train.__globals__["Regression"] = example["Regression"]

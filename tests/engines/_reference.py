@@ -55,6 +55,46 @@ def sgd_reference(
     return [p.detach().numpy().copy() for p in model.parameters()]
 
 
+KERNELS, L2, ACTIVITY, L1, LR = ["0.weight", "2.weight"], 0.05, "0", 0.1, 0.1
+"""The penalties and learning rate of the examples' 3-layer token regression."""
+
+
+def regression_predict(net: torch.nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Squared errors per token of an ``(x, y, mask)`` or ``{"x", "y", "mask"}`` batch."""
+    x, y, mask = (batch["x"], batch["y"], batch["mask"]) if isinstance(batch, dict) else batch
+    return (net(x.double()).squeeze(-1) - y) ** 2, mask
+
+
+def regression_reference(model: torch.nn.Module, steps: Sequence[Sequence[Any]]) -> list[Any]:
+    """:func:`sgd_reference` for the examples' token regression."""
+    return sgd_reference(
+        model,
+        steps,
+        predict=regression_predict,
+        lr=LR,
+        kernels=KERNELS,
+        l2=L2,
+        activity=ACTIVITY,
+        l1=L1,
+    )
+
+
+def check(
+    results: Sequence[dict[str, Any]],
+    key: str,
+    want: Any,
+    *,
+    tolerance: float = 1e-9,
+    naive_off: float = 1e-4,
+) -> None:
+    """Every rank's ``key`` parameters equal ``want``; the naive ones (if any) are off."""
+    for rank in results:
+        assert max_difference(rank[key], want) < tolerance, key
+        naive = key.replace("losskit", "naive")
+        if naive in rank:
+            assert max_difference(rank[naive], want) > naive_off, naive
+
+
 def max_difference(got: Sequence[Any], want: Sequence[np.ndarray]) -> float:
     pairs = zip(got, want, strict=True)
     return max(float(np.max(np.abs(np.asarray(g, dtype=np.float64) - w))) for g, w in pairs)

@@ -10,12 +10,8 @@ from tests.engines import _examples
 
 
 def runs(rank: int, world: int, windows: list[int]) -> dict[str, Any]:
-    example = _examples.load("transformers")
-    found: dict[str, Any] = {}
-    for steps in windows:
-        found[f"losskit K={steps}"] = [p.numpy() for p in example["train"](steps)]
-        found[f"naive K={steps}"] = naive(example, steps)
-    found["errors"] = construction_errors(example)
+    found = _examples.train_and_naive("transformers", windows, naive)
+    found["errors"] = construction_errors(_examples.load("transformers"))
     return found
 
 

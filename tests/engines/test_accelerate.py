@@ -6,7 +6,7 @@ import pytest
 
 from losskit.testing import run_processes
 from tests.engines import _accelerate, _examples
-from tests.engines._reference import max_difference, round_robin_steps, sgd_reference
+from tests.engines._reference import check, regression_reference, round_robin_steps
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("accelerate")
@@ -21,16 +21,5 @@ def test_windows_are_exact_with_a_partial_last_window() -> None:
     starts = [sum(sizes[:i]) for i in range(len(sizes))]
     batches = [data[start : start + n] for start, n in zip(starts, sizes, strict=True)]
     for steps in windows:
-        want = sgd_reference(
-            example["model"](),
-            round_robin_steps(batches, 2, steps),
-            predict=lambda net, b: ((net(b[0]).squeeze(-1) - b[1]) ** 2, b[2]),
-            lr=0.1,
-            kernels=["0.weight", "2.weight"],
-            l2=0.05,
-            activity="0",
-            l1=0.1,
-        )
-        for rank in results:
-            assert max_difference(rank[f"losskit K={steps}"], want) < 1e-9
-            assert max_difference(rank[f"naive K={steps}"], want) > 1e-4
+        want = regression_reference(example["model"](), round_robin_steps(batches, 2, steps))
+        check(results, f"losskit K={steps}", want)
