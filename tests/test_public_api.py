@@ -9,6 +9,11 @@ from pathlib import Path
 
 import losskit
 import losskit.distribute
+import losskit.engines.accelerate
+import losskit.engines.deepspeed
+import losskit.engines.fsdp
+import losskit.engines.lightning
+import losskit.engines.transformers
 import losskit.jax
 import losskit.losses
 import losskit.regularizers
@@ -144,6 +149,11 @@ API = {
         "decay_mask",
         "penalty",
     ],
+    "losskit.engines.accelerate": ["windows"],
+    "losskit.engines.lightning": ["EvenShards", "WindowLoader", "windows"],
+    "losskit.engines.transformers": ["ExactLossMixin", "Trainer"],
+    "losskit.engines.deepspeed": ["windows"],
+    "losskit.engines.fsdp": ["sum_gradients", "windows"],
 }
 
 MODULES = {
@@ -155,6 +165,11 @@ MODULES = {
     "losskit.torch": losskit.torch,
     "losskit.jax": losskit.jax,
     "losskit.testing": losskit.testing,
+    "losskit.engines.accelerate": losskit.engines.accelerate,
+    "losskit.engines.lightning": losskit.engines.lightning,
+    "losskit.engines.transformers": losskit.engines.transformers,
+    "losskit.engines.deepspeed": losskit.engines.deepspeed,
+    "losskit.engines.fsdp": losskit.engines.fsdp,
 }
 
 

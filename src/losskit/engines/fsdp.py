@@ -67,7 +67,7 @@ def _divide_factors(module: FSDPModule) -> set[Any]:
     return {group.gradient_divide_factor for group in state._fsdp_param_groups}
 
 
-def gradient_mode(model: torch.nn.Module) -> str:
+def _gradient_mode(model: torch.nn.Module) -> str:
     """``"mean"`` (FSDP2's default divide factor everywhere) or ``"sum"`` (1.0 everywhere)."""
     modes = {}
     for name, module in model.named_modules():
@@ -128,7 +128,7 @@ def windows(
             nor ``examples`` is given.
         TypeError: ``weights`` or ``examples`` is not callable.
     """
-    gradients = gradient_mode(model)
+    gradients = _gradient_mode(model)
     sharded = _fsdp_modules(model)
 
     def micro(index: int, last: bool) -> contextlib.AbstractContextManager[Any]:
