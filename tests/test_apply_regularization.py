@@ -110,6 +110,22 @@ def test_nothing_regularized_is_zero(xp: Backend) -> None:
     assert apply_regularization(L2(), []) == 0.0
 
 
+@pytest.mark.parametrize("regularizer", [L2(0.1), L1(0.1), L1L2(0.1, 0.2)], ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_empty_arrays_add_nothing(xp: Backend, regularizer, dtype) -> None:
+    """An empty parameter adds 0 (NumPy's answer), alone or beside others, with a gradient."""
+    empty = xp.asarray(np.zeros(0), dtype)
+    assert_close(xp.numpy(apply_regularization({"w": regularizer}, {"w": empty})), 0.0)
+    l1, l2 = getattr(regularizer, "l1", 0.0), getattr(regularizer, "l2", 0.0)
+    both = [empty, xp.asarray([1.0, -2.0], dtype)]
+    assert_close(xp.numpy(apply_regularization(regularizer, both)), l1 * 3 + l2 * 5, rtol=1e-6)
+    if xp.has_autograd:
+        grads = xp.grad(lambda e, w: apply_regularization(regularizer, [e, w]), *both)
+        assert grads[0].shape == (0,)
+        expected = l1 * np.array([1.0, -1.0]) + 2 * l2 * np.array([1.0, -2.0])
+        assert_close(grads[1], expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     ("regularizer", "gradient"),
     [

@@ -14,6 +14,12 @@ import pytest
 import losskit
 import losskit.aggregation
 import losskit.distribute
+import losskit.engines.accelerate
+import losskit.engines.deepspeed
+import losskit.engines.fsdp
+import losskit.engines.lightning
+import losskit.engines.transformers
+import losskit.engines.window
 import losskit.jax
 import losskit.losses
 import losskit.regularizers
@@ -191,6 +197,12 @@ API = {
         "decay_mask",
         "penalty",
     ],
+    "losskit.engines.accelerate": ["windows"],
+    "losskit.engines.lightning": ["EvenShards", "WindowLoader", "windows"],
+    "losskit.engines.transformers": ["ExactLossMixin", "Trainer"],
+    "losskit.engines.deepspeed": ["windows"],
+    "losskit.engines.fsdp": ["sum_gradients", "windows"],
+    "losskit.engines.window": ["Window"],
 }
 
 MODULES = {
@@ -205,6 +217,12 @@ MODULES = {
     "losskit.testing": losskit.testing,
     "losskit.typing": losskit.typing,
     "losskit.v1": losskit.v1,
+    "losskit.engines.accelerate": losskit.engines.accelerate,
+    "losskit.engines.lightning": losskit.engines.lightning,
+    "losskit.engines.transformers": losskit.engines.transformers,
+    "losskit.engines.deepspeed": losskit.engines.deepspeed,
+    "losskit.engines.fsdp": losskit.engines.fsdp,
+    "losskit.engines.window": losskit.engines.window,
 }
 
 
@@ -232,9 +250,10 @@ def test_every_public_callable_has_a_runnable_example() -> None:
 
 def test_import_loads_no_array_framework() -> None:
     code = (
-        "import sys, losskit, losskit.aggregation, losskit.distribute, losskit.testing\n"
-        "loaded = sorted(m for m in ('torch', 'jax', 'tensorflow', 'cupy', 'array_api_strict')"
-        " if m in sys.modules)\n"
+        "import sys, losskit, losskit.aggregation, losskit.distribute, losskit.testing,"
+        " losskit.engines\n"
+        "loaded = sorted(m for m in ('torch', 'jax', 'tensorflow', 'cupy', 'array_api_strict',"
+        " 'accelerate', 'lightning', 'transformers', 'deepspeed') if m in sys.modules)\n"
         "print(','.join(loaded))\n"
     )
     result = subprocess.run(

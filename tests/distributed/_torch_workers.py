@@ -250,3 +250,20 @@ def activity_gradients(rank: int, world: int, cases: list[dict[str, Any]]) -> li
                     loss.backward()
         out.append([layer.weight.grad.numpy().copy(), layer.bias.grad.numpy().copy()])
     return out
+
+
+LAUNCH_VARIABLES = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+)
+
+
+def launch_environment(rank: int, world: int) -> dict[str, str | None]:
+    """torchrun's variables as this rank sees them (DeepSpeed and Lightning read them)."""
+    import os
+
+    return {name: os.environ.get(name) for name in LAUNCH_VARIABLES}

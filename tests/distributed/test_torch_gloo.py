@@ -111,6 +111,18 @@ def test_launcher_argument_errors(kwargs, message) -> None:
         run_processes(workers.hang_everywhere, **kwargs)
 
 
+def test_ranks_see_torchrun_variables() -> None:
+    """DeepSpeed, Lightning and accelerate read these instead of the initialized group."""
+    found = run_processes(workers.launch_environment, 2, timeout=60)
+    ports = {rank_env["MASTER_PORT"] for rank_env in found}
+    assert len(ports) == 1
+    assert next(iter(ports)).isdigit()
+    for rank, rank_env in enumerate(found):
+        assert rank_env["RANK"] == rank_env["LOCAL_RANK"] == str(rank)
+        assert rank_env["WORLD_SIZE"] == rank_env["LOCAL_WORLD_SIZE"] == "2"
+        assert rank_env["MASTER_ADDR"] == "127.0.0.1"
+
+
 def test_torch_context_honours_the_process_group() -> None:
     results = run_processes(workers.subgroup_denominator, 3, timeout=120)
     assert results == [(2, 0, 5.0), (2, 1, 5.0), (-1, -1, 0.0)]

@@ -109,7 +109,7 @@ def _block_dots(flat: torch.Tensor) -> torch.Tensor:
     if blocks:
         view = flat[: blocks * DOT_BLOCK].view(blocks, 1, DOT_BLOCK)
         parts.append(torch.bmm(view, view.transpose(1, 2)).reshape(-1))
-    if flat.numel() > blocks * DOT_BLOCK:
+    if flat.numel() > blocks * DOT_BLOCK or not parts:  # an empty tensor: a dot of nothing, 0
         tail = flat[blocks * DOT_BLOCK :]
         parts.append(torch.dot(tail, tail).reshape(1))
     return torch.cat(parts) if len(parts) > 1 else parts[0]

@@ -32,7 +32,9 @@ def aggregate(
         0-d array of the losses' library, device and floating dtype.
 
     Raises:
-        The errors of :func:`plan` and :meth:`Plan.loss`.
+        ValueError: the errors of :func:`plan` and :meth:`Plan.loss` (shapes, masks, ids,
+            modes, options).
+        TypeError: the errors of :func:`plan` and :meth:`Plan.loss` (types, libraries).
 
     Example:
         >>> import numpy as np

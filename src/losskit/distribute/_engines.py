@@ -29,8 +29,10 @@ def torch_context(
 
     The replica count and index are the world size and rank of ``process_group`` (the
     default group if None). ``DistributedDataParallel`` and FSDP average gradients
-    (``gradients="mean"``, the default); FSDP with ``set_force_sum_reduction_for_comms(True)``
-    or ``set_gradient_divide_factor(1.0)`` sums them (``gradients="sum"``). If
+    (``gradients="mean"``, the default); FSDP2 sums them (``gradients="sum"``) only with
+    ``set_gradient_divide_factor(1.0)`` on every ``fully_shard`` module
+    (``losskit.engines.fsdp.sum_gradients``; ``set_force_sum_reduction_for_comms(True)``
+    still averages). If
     ``torch.distributed`` is not initialized the code runs as one replica, so the same
     script works on one process.
 

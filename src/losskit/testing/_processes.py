@@ -51,6 +51,11 @@ def run_processes(
     """Run ``fn(rank, world_size, *args)`` on ``world_size`` processes joined by
     ``torch.distributed`` (``backend`` on 127.0.0.1), and return their results by rank.
 
+    Each rank also sees torchrun's environment (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``,
+    ``LOCAL_WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``), so that engines which read it
+    (DeepSpeed, Lightning, accelerate) join the process group instead of refusing to start
+    or launching processes of their own.
+
     Nothing hangs forever: if a rank raises or dies, the launcher stops every other rank
     at once and raises :class:`ProcessFailure` with that rank's traceback; if a rank hangs,
     the others fail at their next collective after ``collective_timeout`` seconds (the
@@ -197,11 +202,15 @@ def _rank_main(
     backend: str,
 ) -> None:
     threading.Thread(target=_orphan_watch, args=(os.getppid(),), daemon=True).start()
+    # torchrun's variables: engines that read them (DeepSpeed, Lightning, accelerate) start
+    # on the group made here instead of refusing or spawning processes of their own
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
         RANK=str(rank),
         WORLD_SIZE=str(world_size),
+        LOCAL_RANK=str(rank),
+        LOCAL_WORLD_SIZE=str(world_size),
     )
     import torch.distributed as dist
 

@@ -4,25 +4,37 @@ from __future__ import annotations
 
 import functools
 import operator
+import sys
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
-from losskit import _namespace as ns
 from losskit._activity import divide_by_batch, over_global_batch
 from losskit._errors import invalid
-from losskit.regularizers._apply import group_penalty, grouped
+from losskit.regularizers import L1, L1L2, L2, apply_regularization
+from losskit.regularizers._apply import grouped
 from losskit.torch._state import state_of
 
 __all__ = ["losses", "penalty"]
 
 
-def _weight_groups(module: nn.Module) -> list[tuple[Any, list[torch.Tensor]]]:
-    """(regularizer, trainable parameters) per regularizer, each parameter once."""
-    pairs: list[tuple[Any, torch.Tensor]] = []
+Group = tuple[Any, list[torch.Tensor], list[str]]
+"""A regularizer, the trainable parameters it penalizes, and their dotted names."""
+
+
+def weight_groups(owners: Iterable[tuple[str, nn.Module]]) -> list[Group]:
+    """The regularized parameters that ``owners`` (``(name, module)`` pairs) own directly,
+    grouped by regularizer, each parameter once.
+
+    Raises:
+        RuntimeError: a parameter is an empty DeepSpeed ZeRO-3 partition (its penalty
+            would be a silent 0).
+    """
+    pairs: list[tuple[Any, tuple[torch.Tensor, str]]] = []
     seen: set[int] = set()
-    for owner in module.modules():
+    for prefix, owner in owners:
         state = state_of(owner)
         if state is None or not state.weights:
             continue
@@ -34,8 +46,95 @@ def _weight_groups(module: nn.Module) -> list[tuple[Any, list[torch.Tensor]]]:
             if parameter is None or not parameter.requires_grad or id(parameter) in seen:
                 continue
             seen.add(id(parameter))  # a tied parameter is penalized once
-            pairs.append((stack[-1][1], parameter))
-    return grouped(pairs)
+            name = f"{prefix}.{leaf}" if prefix else leaf
+            partitioned = getattr(parameter, "ds_numel", 0)  # DeepSpeed ZeRO-3's real size
+            if partitioned and parameter.numel() == 0:
+                raise RuntimeError(_partitioned(name, partitioned))
+            pairs.append((stack[-1][1], (parameter, name)))
+    return [
+        (regularizer, [p for p, _ in items], [n for _, n in items])
+        for regularizer, items in grouped(pairs)
+    ]
+
+
+def _partitioned(name: str, numel: int) -> str:
+    return (
+        f"losskit.torch: parameter {name!r} is a DeepSpeed ZeRO-3 partition, empty outside "
+        f"the forward ({numel} elements live on the ranks' partitions), so its penalty cannot "
+        "be computed here. Train with `losskit.engines.deepspeed.windows(engine, ...)` and "
+        "`window.penalty(model)`: it records the weight penalties during the forward, "
+        "where ZeRO-3 gathers the parameters."
+    )
+
+
+def _sharded_type() -> Any:
+    """``DTensor`` if torch.distributed.tensor is loaded (FSDP2 loads it), else None."""
+    module = sys.modules.get("torch.distributed.tensor")
+    return None if module is None else getattr(module, "DTensor", None)
+
+
+def _group_penalty(regularizer: Any, params: list[torch.Tensor], names: list[str]) -> Any:
+    """The group's penalty; parameters sharded by FSDP2 (``DTensor``) count on their shards."""
+    sharded_type = None if torch.compiler.is_compiling() else _sharded_type()
+    if sharded_type is None or not any(isinstance(p, sharded_type) for p in params):
+        return apply_regularization(regularizer, params)
+    plain = [p for p in params if not isinstance(p, sharded_type)]
+    sharded = [(p, n) for p, n in zip(params, names, strict=True) if isinstance(p, sharded_type)]
+    total = _sharded_penalty(regularizer, sharded)
+    return total if not plain else apply_regularization(regularizer, plain) + total
+
+
+def _sharded_penalty(regularizer: Any, sharded: list[tuple[Any, str]]) -> Any:
+    """The penalty of parameters sharded over a 1-D mesh, computed on the local shards.
+
+    The value is the whole parameters' (the shards' penalties summed over the mesh: one
+    all-reduce of a scalar, no gather). The gradient goes to the local shard and is not
+    combined by the engine (FSDP2 adds it to the reduce-scattered gradient), so it is
+    scaled such that ``scale_regularization_loss`` yields the exact gradient: by the
+    replica count when the engine sums gradients (``scale_regularization_loss`` divides
+    by it), by 1 when it averages (the division and the engine's scale cancel).
+    """
+    import torch.distributed as dist
+    from torch.distributed.tensor import Shard
+
+    if not isinstance(regularizer, (L1, L2, L1L2)):
+        raise ValueError(
+            invalid(
+                "regularizer",
+                "L1, L2 or L1L2 for parameters sharded by FSDP2 (their penalty is the sum of "
+                "the shards' penalties)",
+                regularizer,
+                hint=f"Parameters: {[name for _, name in sharded]}.",
+            )
+        )
+    by_mesh: dict[int, list[Any]] = {}
+    for parameter, name in sharded:
+        mesh, placements = parameter.device_mesh, parameter.placements
+        if mesh.ndim != 1 or not isinstance(placements[0], Shard):
+            raise ValueError(
+                invalid(
+                    name,
+                    "a parameter sharded on a 1-D device mesh (FSDP2's fully_shard)",
+                    f"a DTensor with placements {tuple(placements)} on a {mesh.ndim}-D mesh",
+                )
+            )
+        by_mesh.setdefault(id(mesh), []).append(parameter)
+    terms = []
+    for params in by_mesh.values():
+        local = apply_regularization(regularizer, [p.to_local() for p in params])
+        whole = local.detach().clone()
+        dist.all_reduce(whole, op=dist.ReduceOp.SUM, group=params[0].device_mesh.get_group())
+        terms.append(whole + _shard_gradient_factor() * (local - local.detach()))
+    return functools.reduce(operator.add, terms)
+
+
+def _shard_gradient_factor() -> int:
+    from losskit._state import get_context
+
+    context = get_context()
+    if context is None or context.in_cross_replica_context or context.gradients == "mean":
+        return 1
+    return context.num_replicas
 
 
 def losses(
@@ -63,6 +162,12 @@ def losses(
     activity penalty is divided by it instead of the local batch and scaled for the
     engine, like :func:`losskit.compute_average_loss`: exact on uneven shards.
 
+    Parameters sharded by FSDP2 (``fully_shard``: ``DTensor`` on a 1-D mesh; L1, L2 and
+    L1L2 only) are penalized on their local shards: the value is the whole parameter's
+    (one scalar all-reduce, no gather) and the gradient, through
+    ``scale_regularization_loss``, is exact. DeepSpeed ZeRO-3 partitions are refused (see
+    ``losskit.engines.deepspeed``).
+
     Args:
         module: a module regularized with :func:`losskit.torch.regularize` (or wrapping one).
         weights: include the weight penalties (False when the optimizer decays instead).
@@ -75,6 +180,9 @@ def losses(
 
     Raises:
         TypeError: ``module`` is not an ``nn.Module``.
+        ValueError: a sharded parameter on a mesh of more than one dimension, or with a
+            regularizer other than L1, L2, L1L2.
+        RuntimeError: a parameter is an empty DeepSpeed ZeRO-3 partition.
 
     Example:
         >>> import torch, losskit.torch
@@ -99,17 +207,16 @@ def losses(
         else:
             found.extend(over_global_batch(records, global_batch_size))
     if weights:
-        groups = _weight_groups(module)
+        groups = weight_groups(module.named_modules())
         if groups:
             device = groups[0][1][0].device.type
             # Keras computes weight penalties with autocast off
             compiling = torch.compiler.is_compiling()
             with torch.autocast(device, enabled=False):
-                for regularizer, params in groups:
+                for regularizer, params, names in groups:
                     if compiling:  # dynamo cannot read nn.Parameter's class attributes
                         params = [parameter.view_as(parameter) for parameter in params]
-                    xp = ns.namespace(params[0])
-                    found.append(group_penalty(xp, regularizer, params))
+                    found.append(_group_penalty(regularizer, params, names))
     return found
 
 
