@@ -9,7 +9,7 @@ from losskit import losses
 from losskit import regularizers
 from losskit import serialization
 from losskit import v1
-from losskit._deprecated import moved_to_v1 as _moved_to_v1
+from losskit._deprecation import moved_to_v1 as _moved_to_v1
 from losskit.average_loss import compute_average_loss
 from losskit.average_loss import scale_regularization_loss
 from losskit.reduction import Reduction

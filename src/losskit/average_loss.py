@@ -9,9 +9,9 @@ import numpy as np
 
 from losskit import _backends
 from losskit import _namespace as ns
-from losskit._checked import checked
 from losskit._checks import NON_NEGATIVE
 from losskit._errors import invalid
+from losskit._inputs import checked
 from losskit._kernels.sums import divide_no_nan, weighted_total
 from losskit._state import get_context, require_replica_context
 from losskit.typing import ArrayLike, ArrayT

@@ -6,7 +6,7 @@ still works, with a ``DeprecationWarning`` naming the new ``losskit.v1`` name.
 
 from __future__ import annotations
 
-from losskit._deprecated import moved_to_v1
+from losskit._deprecation import moved_to_v1
 
 __all__: list[str] = []
 
