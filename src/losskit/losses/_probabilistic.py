@@ -87,7 +87,7 @@ def _warn_one_class(pred: Any, axis: int, loss: str) -> None:
             "class the loss does not depend on the input. For two classes, consider "
             "binary_crossentropy.",
             SyntaxWarning,
-            stacklevel=5,  # the caller of the function form or of Loss.__call__
+            stacklevel=6,  # the caller of the function form or of Loss.__call__
         )
 
 
@@ -176,6 +176,18 @@ def _binary_focal(
     return xp.mean(terms, axis=axis), None, dtype
 
 
+def _categorical_inputs(
+    xp: ns.Namespace, y_true: Any, y_pred: Any, axis: int, label_smoothing: float, name: str
+) -> tuple[Any, Any, Any, int]:
+    """(smoothed targets, scores, result dtype, class axis) of a categorical loss: the
+    targets have the scores' shape, and one class only warns as in Keras."""
+    true, pred, dtype = dense_inputs(xp, y_true, y_pred)
+    same_shape(true, pred)
+    axis = _class_axis(xp, pred, axis, y_pred)
+    _warn_one_class(pred, axis, name)
+    return _smooth_categorical(true, label_smoothing, axis), pred, dtype, axis
+
+
 def _categorical(
     xp: ns.Namespace,
     y_true: Any,
@@ -185,11 +197,9 @@ def _categorical(
     label_smoothing: float,
     axis: int,
 ) -> tuple[Any, None, Any]:
-    true, pred, dtype = dense_inputs(xp, y_true, y_pred)
-    same_shape(true, pred)
-    axis = _class_axis(xp, pred, axis, y_pred)
-    _warn_one_class(pred, axis, "categorical_crossentropy")
-    true = _smooth_categorical(true, label_smoothing, axis)
+    true, pred, dtype, axis = _categorical_inputs(
+        xp, y_true, y_pred, axis, label_smoothing, "categorical_crossentropy"
+    )
     if from_logits:
         log_p = log_softmax(xp, pred, axis)
     else:
@@ -209,12 +219,10 @@ def _categorical_focal(
     label_smoothing: float,
     axis: int,
 ) -> tuple[Any, None, Any]:
-    true, pred, dtype = dense_inputs(xp, y_true, y_pred)
-    same_shape(true, pred)
-    axis = _class_axis(xp, pred, axis, y_pred)
-    _warn_one_class(pred, axis, "categorical_focal_crossentropy")
+    true, pred, dtype, axis = _categorical_inputs(
+        xp, y_true, y_pred, axis, label_smoothing, "categorical_focal_crossentropy"
+    )
     weights = _class_weights(xp, alpha, pred, axis)
-    true = _smooth_categorical(true, label_smoothing, axis)
     if from_logits:
         p = xp.exp(log_softmax(xp, pred, axis))
     else:
