@@ -13,8 +13,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo",
-        help="train one regularized model on 1 process and on 4 torch.distributed ranks "
-        "(or 8 JAX devices) and compare losskit's normalization with the naive one",
+        help="train one model on 1 process and on 4 torch.distributed ranks (or 8 JAX "
+        "devices) and compare losskit's normalization with the naive ones",
     )
     demo.add_argument("--engine", choices=("torch", "jax"), default="torch")
     demo.add_argument(

@@ -102,13 +102,18 @@ def _plot(found: list[Row], path: Path, title: str) -> None:
                     linewidth=1,
                 )
             plot_drift(panels[row.mode], row.drift, row.name, **style)
+        spare = list(axes.ravel()[len(modes) :])
+        for ax in spare:
+            ax.axis("off")
         for mode, ax in panels.items():
             ax.axhline(TOLERANCE, color="k", linestyle=":", linewidth=1, label="tolerance")
             ax.set_ylim(1e-18, 1e3)
             ax.set_title(mode)
-            ax.legend(fontsize=6, loc="center right")
-        for ax in axes.ravel()[len(modes) :]:
-            ax.axis("off")
+            handles, labels = ax.get_legend_handles_labels()
+            if len(labels) > 6 and spare:  # too many for the gap between the curves
+                spare.pop(0).legend(handles, labels, title=mode, loc="center", fontsize=8)
+            else:
+                ax.legend(fontsize=6, loc="center right")
 
 
 def _describe(task: _rl_task.Task) -> str:
