@@ -241,6 +241,19 @@ def test_cli_picks_the_scenario(monkeypatch):
     assert pngs == ["losskit-demo-rl.png"]
 
 
+def test_a_failed_rank_fails_the_command(monkeypatch, capsys):
+    from losskit.testing import ProcessFailure
+
+    def failing(task):
+        raise ProcessFailure(
+            "rank 3 of 4 failed; the other ranks were stopped.", rank=3, details=""
+        )
+
+    monkeypatch.setattr(_rl, "_runs", failing)
+    assert _cli.main(["demo", "--scenario", "rl", "--png", "unused.png"]) == 1
+    assert "losskit demo failed: rank 3 of 4 failed" in capsys.readouterr().err
+
+
 def test_cli_refuses_rl_on_jax(capsys):
     with pytest.raises(SystemExit) as exit_info:
         _cli.main(["demo", "--scenario", "rl", "--engine", "jax"])

@@ -118,7 +118,7 @@ def _plot(found: list[Row], path: Path, title: str) -> None:
 
 def _describe(task: _rl_task.Task) -> str:
     first = task.steps[0]
-    tokens = [[int(sum(s.packed.mask.sum() for s in rank)) for rank in first.shards]]
+    tokens = [int(sum(s.packed.mask.sum() for s in rank)) for rank in first.shards]
     masked = sum(int(np.sum(step.whole.mask.sum(axis=1) == 0)) for step in task.steps)
     completions = sum(step.whole.mask.shape[0] for step in task.steps)
     return (
@@ -129,7 +129,7 @@ def _describe(task: _rl_task.Task) -> str:
         f"Each step: {_rl_task.GROUPS} prompts x {_rl_task.GROUP_SIZE} completions of 1-"
         f"{_rl_task.MAX_LENGTH} tokens ({masked} of {completions} completions fully masked), "
         f"packed into rows of {_rl_task.ROW} with segment ids, groups spread over ranks and "
-        f"micro-batches; valid tokens per rank in step 1: {tokens[0]}.\n"
+        f"micro-batches; valid tokens per rank in step 1: {tokens}.\n"
         "Each run is compared with one process training on the whole step with the mode's "
         "coefficients from a float64 NumPy oracle.\n"
         "  losskit plan:         losskit.aggregation.plan over the rank's window, Plan.loss\n"

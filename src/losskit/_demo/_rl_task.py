@@ -150,7 +150,8 @@ def _deal(rng: np.random.Generator, completions: list[Completion], window: int) 
     dealt: list[list[list[Completion]]] = [[[] for _ in range(window)] for _ in range(WORLD)]
     for (r, k), i in zip(slots, valid, strict=False):
         dealt[r][k].append(completions[i])
-    rest = [i for i in order if i not in set(valid[: len(slots)])]
+    placed = set(valid[: len(slots)])
+    rest = [i for i in order if i not in placed]
     weights = np.array([2.0**r for r, _ in slots])
     for i in rest:
         r, k = slots[int(rng.choice(len(slots), p=weights / weights.sum()))]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -79,10 +79,24 @@ def token_losses(torch: Any, model: Any, batch: Batch) -> Any:
 
 
 @dataclasses.dataclass(frozen=True)
-class LosskitPlan:
+class _OnPackedRows:
+    """An aggregation of losskit's, on the packed rows of ``mode``'s runs."""
+
     mode: str
-    name: str = "losskit plan"
-    packed: bool = True
+    packed: ClassVar[bool] = True
+
+    def structure(self, batch: Batch) -> dict[str, Any]:
+        """``batch``'s segment and group ids as tensors."""
+        import torch
+
+        return {
+            "segment_ids": torch.as_tensor(batch.segment_ids),
+            "group_ids": torch.as_tensor(batch.group_ids),
+        }
+
+
+class LosskitPlan(_OnPackedRows):
+    name: ClassVar[str] = "losskit plan"
 
     def prepare(self, window: list[Batch]) -> Any:
         """The plan of the rank's window; call it inside the engine's context."""
@@ -90,11 +104,12 @@ class LosskitPlan:
 
         from losskit.aggregation import plan
 
+        ids = [self.structure(b) for b in window]
         return plan(
             [torch.as_tensor(b.mask) for b in window],
             mode=self.mode,
-            segment_ids=[torch.as_tensor(b.segment_ids) for b in window],
-            group_ids=[torch.as_tensor(b.group_ids) for b in window],
+            segment_ids=[i["segment_ids"] for i in ids],
+            group_ids=[i["group_ids"] for i in ids],
             **_rl_task.options(self.mode),
         )
 
@@ -102,11 +117,8 @@ class LosskitPlan:
         return state.loss(per_token_loss, k)
 
 
-@dataclasses.dataclass(frozen=True)
-class Local:
-    mode: str
-    name: str = "local: aggregate / K"
-    packed: bool = True
+class Local(_OnPackedRows):
+    name: ClassVar[str] = "local: aggregate / K"
 
     def prepare(self, window: list[Batch]) -> Any:
         return window
@@ -123,8 +135,7 @@ class Local:
                 per_token_loss,
                 torch.as_tensor(batch.mask),
                 mode=self.mode,
-                segment_ids=torch.as_tensor(batch.segment_ids),
-                group_ids=torch.as_tensor(batch.group_ids),
+                **self.structure(batch),
                 **_rl_task.options(self.mode),
             )
         return value / _rl_task.ACCUMULATION
@@ -193,7 +204,7 @@ class Published:
 
     def engine_factor(self, window: Window) -> float:
         """Makes DDP (mean over ranks, micro-steps summed) combine the formula as the engine
-        its corpus entry describes does (e.g. a sum over ranks for miles' FSDP backend)."""
+        its corpus entry describes does (a sum over ranks for miles-masked-samples)."""
         factor = float(window.num_ranks) if window.gradients == "sum" else 1.0
         return factor / window.accumulation_steps if window.accumulation == "mean" else factor
 
