@@ -254,6 +254,11 @@ def test_a_failed_rank_fails_the_command(monkeypatch, capsys):
     assert "losskit demo failed: rank 3 of 4 failed" in capsys.readouterr().err
 
 
+def test_an_unknown_scenario_is_refused():
+    with pytest.raises(ValueError, match=r"Invalid `scenario`: expected one of \('tagger', 'rl'\)"):
+        demo.run(scenario="grpo")
+
+
 def test_cli_refuses_rl_on_jax(capsys):
     with pytest.raises(SystemExit) as exit_info:
         _cli.main(["demo", "--scenario", "rl", "--engine", "jax"])

@@ -27,6 +27,7 @@ from losskit._demo._report import (
     progress,
     verdict,
 )
+from losskit._errors import invalid
 
 __all__ = ["SCENARIOS", "run"]
 
@@ -101,6 +102,8 @@ def run(
     """Run a scenario: ``"tagger"`` (a regularized token tagger; ``engine`` ``"torch"`` or
     ``"jax"``) or ``"rl"`` (every aggregation mode on a tiny RL policy, torch only); 0 if
     losskit's distributed run matches one process, else 1 (2: a requirement is missing)."""
+    if scenario not in SCENARIOS:
+        raise ValueError(invalid("scenario", f"one of {SCENARIOS}", scenario))
     if scenario == "rl":
         from losskit._demo import _rl
 
