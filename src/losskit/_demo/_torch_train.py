@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from typing import Any
 
 import numpy as np
 
 from losskit._demo import _task
+from losskit._demo._report import progress
 
 __all__ = ["train_both", "train_rank", "train_single"]
 
@@ -106,11 +106,7 @@ def train_rank(rank: int, world: int, plan: _task.Plan, method: str) -> dict[str
     model = _model(torch)
     ddp = DistributedDataParallel(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=_task.LEARNING_RATE)
-    bar = None
-    if rank == 0:
-        from tqdm import tqdm
-
-        bar = tqdm(total=plan.steps, desc=f"{method}, {world} ranks", file=sys.stderr, leave=False)
+    bar = progress(plan.steps, f"{method}, {world} ranks", show=rank == 0)
     losses, params = [], []
     for step in range(plan.steps):
         micro = plan.shards[step][rank]
