@@ -12,8 +12,11 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# The main job: the token tagger, then the RL policy (every aggregation mode), each on 4 gloo
+# ranks against one process; exits 1 if losskit drifts.
 demo: $(STAMP)
 	$(BIN)/losskit demo
+	$(BIN)/losskit demo --scenario rl
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
