@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from losskit import _backends
 from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit._state import DistributionContext, require_replica_context
-from losskit.aggregation._inputs import Inputs, read_inputs
+from losskit.aggregation._inputs import Inputs, read_inputs, read_options
 from losskit.aggregation._local import local_pair, safe
 from losskit.aggregation._modes import Mode, spec
 from losskit.aggregation._resolve import resolve_with_options
@@ -348,21 +346,7 @@ def deferred_plan(
     chosen, options = deferrable(mode)
     if count_empty is None:
         count_empty = bool(options.get("count_empty", False))
-    # the options are checked once, now, on an empty NumPy micro-batch
+    read_options(chosen.name, num_groups=None, max_length=max_length, count_empty=count_empty)
     settings = {"max_length": max_length, "count_empty": count_empty}
-    _check_options(chosen, settings)
     counts = DeferredCounts("deferred_plan", chosen.denominator)
     return DeferredPlan(chosen, settings, counts)
-
-
-def _check_options(mode: Mode, settings: dict[str, Any]) -> None:
-    """The errors of :func:`plan` for the options, raised when the window is opened."""
-    read_inputs(
-        [np.zeros((0, 1), dtype=bool)],
-        mode=mode.name,
-        segment_ids=None,
-        group_ids=None,
-        num_groups=None,
-        max_length=settings["max_length"],
-        count_empty=settings["count_empty"],
-    )

@@ -12,14 +12,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import numpy as np
-
 from losskit import _backends
 from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit._state import require_replica_context
 from losskit.aggregation._counts import global_counts
-from losskit.aggregation._inputs import read_inputs
+from losskit.aggregation._inputs import read_inputs, read_options
 from losskit.aggregation._local import local_pair, objective, safe
 from losskit.aggregation._modes import spec
 from losskit.aggregation._resolve import resolve_with_options
@@ -113,23 +111,13 @@ class LossMeter:
         self._spec = spec(canonical)
         if count_empty is None:
             count_empty = bool(options.get("count_empty", False))
-        self._options = {
+        self._options: dict[str, Any] = {
             "num_groups": num_groups,
             "max_length": max_length,
             "count_empty": count_empty,
         }
-        self._check_options()
+        read_options(self.mode, **self._options)
         self.reset()
-
-    def _check_options(self) -> None:
-        grouped = self._spec.group_count is not None
-        read_inputs(
-            [np.zeros((0, 1), dtype=bool)],
-            mode=self.mode,
-            segment_ids=None,
-            group_ids=[np.zeros((0,), dtype=np.int64)] if grouped else None,
-            **self._options,
-        )
 
     def reset(self) -> None:
         """Forget every update."""
@@ -167,6 +155,7 @@ class LossMeter:
             **self._options,
         )
         xp = inputs.xp
+        self._check_library(xp, "mask", mask)
         weighted, counts, _, _ = local_pair(inputs, per_token_loss)
         weighted = xp.astype(_backends.of(xp).stop_gradient(weighted), inputs.dtype)
         own = objective(xp, self._spec, weighted, counts)
@@ -195,7 +184,8 @@ class LossMeter:
             expected = "None (token-sum has no count)" if denominator is None else "N or S"
             raise ValueError(invalid("count", expected, count))
         arrays = [weighted_sum] if count is None else [weighted_sum, count]
-        xp = self._xp or ns.namespace(*arrays, names=("weighted_sum", "count")[: len(arrays)])
+        xp = ns.namespace(*arrays, names=("weighted_sum", "count")[: len(arrays)])
+        self._check_library(xp, "weighted_sum", weighted_sum)
         dtype = self._dtype
         values = []
         for name, value in zip(("weighted_sum", "count"), arrays, strict=False):
@@ -205,19 +195,21 @@ class LossMeter:
             if dtype is None:
                 dtype = _backends.of(xp).widest_float(xp, array)
             values.append(xp.astype(_backends.of(xp).stop_gradient(array), dtype))
-        counts = {} if count is None else {denominator: values[1]}
+        counts = {} if denominator is None else {denominator: values[1]}
         own = values[0] if count is None else values[0] / safe(xp, values[1])
         self._accumulate(xp, dtype, values[0], counts, own)
+
+    def _check_library(self, xp: ns.Namespace, name: str, value: Any) -> None:
+        if self._xp is not None and xp is not self._xp:
+            raise TypeError(
+                invalid(name, f"an array of {self._xp.__name__}, as the earlier updates", value)
+            )
 
     def _accumulate(
         self, xp: ns.Namespace, dtype: Any, weighted: Any, counts: dict[str, Any], own: Any
     ) -> None:
         if self._xp is None:
             self._xp, self._dtype = xp, dtype
-        elif xp is not self._xp:
-            raise TypeError(
-                invalid("per_token_loss", f"arrays of {self._xp.__name__}, as before", weighted)
-            )
         pieces = {_SUM: weighted, _MEANS: xp.astype(own, dtype), _UPDATES: None}
         pieces.update({name: xp.astype(value, dtype) for name, value in counts.items()})
         for name, value in pieces.items():
