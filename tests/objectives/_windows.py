@@ -54,7 +54,8 @@ def counting(step: Callable[[int, list[int]], Any]) -> Callable[[int], Any]:
 
     def run(r: int) -> Any:
         base = get_context()
-        assert base is not None and base.all_reduce is not None
+        assert base is not None
+        assert base.all_reduce is not None
         calls = [0]
 
         def all_reduce(value: Any) -> Any:

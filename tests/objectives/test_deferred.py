@@ -273,9 +273,9 @@ def test_gradient_and_library_errors() -> None:
         other.loss(torch.ones(1, 2), torch.ones(1, 2))
     with pytest.raises(ValueError, match=r"Invalid `per_token_loss`: .* shape of the mask"):
         other.loss(np.ones((1, 3)), np.ones((1, 2)))
+    torch_window = deferred_plan(mode="token-mean")
+    torch_window.loss(torch.ones(1, 2), torch.ones(1, 2))
     with pytest.raises(TypeError, match=r"Invalid `grads`: expected parameters or gradient"):
-        torch_window = deferred_plan(mode="token-mean")
-        torch_window.loss(torch.ones(1, 2), torch.ones(1, 2))
         torch_window.scale_gradients([np.ones(2)])
 
 

@@ -140,7 +140,7 @@ def test_the_train_reading_is_the_planned_objective() -> None:
     losses = [np.array([[2.0, 4.0, 7.0], [6.0, 1.0, 1.0]]), np.array([[3.0, 3.0, 6.0]])]
     p = plan(masks, mode="seq-mean-token-mean")
     meter = LossMeter(mode="seq-mean-token-mean")
-    for k, (m, v) in enumerate(zip(masks, losses, strict=True)):
+    for _k, (m, v) in enumerate(zip(masks, losses, strict=True)):
         meter.update(v, m)
     planned = sum(float(p.unscaled_loss(v, k)) for k, v in enumerate(losses))
     assert float(meter.read().loss) == pytest.approx(planned, rel=1e-15)

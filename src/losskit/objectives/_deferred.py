@@ -31,7 +31,7 @@ def _refuse(term: Term, why: str) -> ValueError:
             "terms",
             "per-token terms sharing the main mask and global count, and step-level terms, "
             "for deferred normalization",
-            f"term {term.name!r} ({term.normalizer})",
+            term,
             hint=f"{why} Post-hoc scaling cannot give it its own factor: {_PLAN}.",
         )
     )

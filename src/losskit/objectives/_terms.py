@@ -193,12 +193,13 @@ def check_values(terms: tuple[Term, ...], values: dict[str, Any], *, call: str) 
     unknown = sorted(set(values) - set(names))
     missing = [name for name in names if name not in values]
     if unknown or missing:
-        problem = f"unknown {unknown}" if unknown else f"no value for {missing}"
+        hint = f"Unknown terms {unknown}." if unknown else f"No value for {missing}."
         raise ValueError(
             invalid(
                 "values",
                 f"one keyword per term of {call}: {', '.join(names) or 'none'}",
-                problem,
+                sorted(values),
+                hint=hint,
             )
         )
 
