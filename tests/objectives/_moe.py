@@ -70,7 +70,7 @@ def penalty(params: dict[str, Any]) -> Any:
     return (params["out"] ** 2).sum()
 
 
-def _tensors(torch: Any, data: dict[str, Any], r: int) -> list[dict[str, Any]]:
+def tensors(torch: Any, data: dict[str, Any], r: int) -> list[dict[str, Any]]:
     return [
         {
             "x": torch.as_tensor(data["x"][r][k]),
@@ -86,7 +86,7 @@ def oracle_gradients(data: dict[str, Any]) -> dict[str, np.ndarray]:
     import torch
 
     params = {k: v.requires_grad_(True) for k, v in parameters(torch).items()}
-    pieces = [mb for r in range(len(data["x"])) for mb in _tensors(torch, data, r)]
+    pieces = [mb for r in range(len(data["x"])) for mb in tensors(torch, data, r)]
     x = torch.cat([mb["x"] for mb in pieces])
     y = torch.cat([mb["y"] for mb in pieces])
     mask = torch.cat([mb["mask"] for mb in pieces]).to(torch.float64)
@@ -119,39 +119,64 @@ def objective() -> Any:
     )
 
 
-def losskit_step(torch: Any, params: dict[str, Any], window: list[dict[str, Any]]) -> None:
-    """One replica's window with losskit's objective (inside the engine's context):
-    a counting pass without gradient, one plan, backward per micro-batch."""
-    with torch.no_grad():
-        counts = sum(
-            routing(torch, forward(torch, params, mb["x"], mb["y"])["probs"], mb["mask"])[0]
-            for mb in window
-        )
-    plan = objective().plan([mb["mask"] for mb in window], expert_counts=counts)
+def naive_loss(
+    torch: Any, params: dict[str, Any], out: dict[str, Any], mb: dict, steps: int
+) -> Any:
+    """The usual code for one micro-batch: its own means and its own load-balancing
+    statistics, divided by the window's micro-steps; the penalty added every micro-step."""
+    mask = mb["mask"].to(torch.float64)
+    tokens = mask.sum().clamp(min=1)
+    counts, sums = routing(torch, out["probs"], mb["mask"])
+    assigned = counts.sum(-1, keepdim=True).clamp(min=1)
+    balance = EXPERTS * (counts / assigned * sums / (assigned / TOP_K)).sum()
+    loss = (
+        (out["ce"] * mask).sum() / tokens
+        + Z * (out["z"] * mask).sum() / tokens
+        + BALANCE * balance
+        + L2 * penalty(params)
+    )
+    return loss / steps
+
+
+def run_window(
+    torch: Any,
+    params: dict[str, Any],
+    window: list[dict[str, Any]],
+    method: str,
+    *,
+    model: Any = None,
+    sync: Any = None,
+    make_plan: Any = None,
+    observe: Any = None,
+) -> None:
+    """One replica's window, inside the engine's context: losskit's objective (a counting
+    pass without gradient, one plan, backward per micro-batch) or the naive formula.
+
+    ``model(x, y)`` runs the forward (default: :func:`forward` on ``params``); ``sync(k)``
+    is the context of micro-step k (DDP's ``no_sync``); ``make_plan(masks, counts)`` builds
+    the plan; ``observe(out, mb)`` sees each micro-batch's outputs (a meter)."""
+    import contextlib
+
+    run = model or (lambda x, y: forward(torch, params, x, y))
+    if method == "losskit":
+        with torch.no_grad():
+            counts = sum(
+                routing(torch, run(mb["x"], mb["y"])["probs"], mb["mask"])[0] for mb in window
+            )
+        build = make_plan or (lambda masks, counts: objective().plan(masks, expert_counts=counts))
+        plan = build([mb["mask"] for mb in window], counts)
     for k, mb in enumerate(window):
-        out = forward(torch, params, mb["x"], mb["y"])
-        _, sums = routing(torch, out["probs"], mb["mask"])
-        plan.loss(k, ce=out["ce"], z=out["z"], balance=sums, l2=penalty(params)).backward()
-
-
-def naive_step(torch: Any, params: dict[str, Any], window: list[dict[str, Any]]) -> None:
-    """The usual code: each micro-batch's own means and its own load-balancing statistics,
-    divided by the window's micro-steps; the penalty added on every micro-step."""
-    steps = len(window)
-    for mb in window:
-        out = forward(torch, params, mb["x"], mb["y"])
-        mask = mb["mask"].to(torch.float64)
-        tokens = mask.sum().clamp(min=1)
-        counts, sums = routing(torch, out["probs"], mb["mask"])
-        assigned = counts.sum(-1, keepdim=True).clamp(min=1)
-        balance = EXPERTS * (counts / assigned * sums / (assigned / TOP_K)).sum()
-        loss = (
-            (out["ce"] * mask).sum() / tokens
-            + Z * (out["z"] * mask).sum() / tokens
-            + BALANCE * balance
-            + L2 * penalty(params)
-        )
-        (loss / steps).backward()
+        with sync(k) if sync is not None else contextlib.nullcontext():
+            out = run(mb["x"], mb["y"])
+            if observe is not None:
+                observe(out, mb)
+            if method == "losskit":
+                _, sums = routing(torch, out["probs"], mb["mask"])
+                values = {"ce": out["ce"], "z": out["z"], "balance": sums}
+                loss = plan.loss(k, **values, l2=penalty(params))
+            else:
+                loss = naive_loss(torch, params, out, mb, len(window))
+            loss.backward()
 
 
 def replica_gradients(
@@ -159,6 +184,5 @@ def replica_gradients(
 ) -> dict[str, np.ndarray]:
     """Replica r's accumulated gradients (before the engine combines them)."""
     params = {k: v.requires_grad_(True) for k, v in parameters(torch).items()}
-    window = _tensors(torch, data, r)
-    (losskit_step if method == "losskit" else naive_step)(torch, params, window)
+    run_window(torch, params, tensors(torch, data, r), method)
     return {k: v.grad.numpy().copy() for k, v in params.items()}

@@ -1,0 +1,124 @@
+"""Run as a script (4 CPU devices must be configured before JAX starts): one optimizer step
+of a per-token regression under deferred normalization, for the cases given as JSON on
+stdin; prints JSON: per case, losskit's combined gradient (scaled after the window, the L2
+penalty added after the scaling), the naive one, and the number of psums the window adds.
+
+``shard_map`` over 4 devices, the gradients combined by ``psum`` or ``pmean``; each device
+holds ``rows`` rows of every micro-batch (``[k, 4 * rows, T]`` global arrays). The window
+is not told its length: the micro-steps run in a Python loop, each backward on its sum.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+
+import json
+import sys
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+jax.config.update("jax_enable_x64", True)
+
+from losskit.aggregation import aggregate, deferred_plan  # noqa: E402
+from losskit.distribute import jax_context  # noqa: E402
+
+DEVICES, STEPS, L2 = 4, 3, 0.05
+
+
+def _psums(jaxpr) -> int:
+    count = 0
+    for eqn in jaxpr.eqns:
+        count += eqn.primitive.name == "psum"
+        for value in eqn.params.values():
+            inner = value if hasattr(value, "eqns") else getattr(value, "jaxpr", None)
+            if hasattr(inner, "eqns"):
+                count += _psums(inner)
+    return count
+
+
+def run(case: dict) -> dict:
+    mesh = jax.make_mesh((DEVICES,), ("d",))
+    keys = ["mask", "x", "y"] + (["seg"] if case["packed"] else [])
+    host = {key: np.asarray(case["data"][key]) for key in keys}
+    host["mask"] = host["mask"].astype(bool)
+    present = host["mask"].shape[0]
+    options = {"mode": case["mode"], "max_length": case["max_length"], "count_empty": case["empty"]}
+    gradients = "sum" if case["engine"] == "psum" else "mean"
+    combine = partial(jax.lax.psum if gradients == "sum" else jax.lax.pmean, axis_name="d")
+    sharding = NamedSharding(mesh, P(None, "d"))
+    arrays = {key: jax.device_put(value, sharding) for key, value in host.items()}
+    w0 = jnp.asarray(case["w"])
+    per_device = partial(
+        jax.shard_map, mesh=mesh, in_specs=(P(), P(None, "d")), out_specs=P(), check_vma=False
+    )
+
+    def token_loss(w, arrays, k):
+        return (arrays["x"][k] @ w - arrays["y"][k]) ** 2
+
+    def segments(arrays, k):
+        return arrays["seg"][k] if case["packed"] else None
+
+    def penalty_gradient(w):
+        return jax.grad(lambda w: L2 * jnp.sum(w**2))(w)
+
+    @jax.jit
+    @per_device
+    def losskit_step(w, arrays):
+        with jax_context("d", gradients=gradients, accumulation_steps=STEPS):
+            window = deferred_plan(**options)
+            total = jnp.zeros_like(w)
+            for k in range(present):  # the window does not know its length
+                total = total + jax.grad(
+                    lambda w, k=k: window.loss(
+                        token_loss(w, arrays, k), arrays["mask"][k], segment_ids=segments(arrays, k)
+                    )
+                )(w)
+            grads = window.scale_gradients({"w": combine(total)})  # a pure function
+        return grads["w"] + penalty_gradient(w)  # the step-level term, after the scaling
+
+    @jax.jit
+    @per_device
+    def naive_step(w, arrays):
+        total = jnp.zeros_like(w)
+        for k in range(present):
+            total = total + jax.grad(
+                lambda w, k=k: aggregate(
+                    token_loss(w, arrays, k), arrays["mask"][k], segment_ids=segments(arrays, k),
+                    **options,
+                ) / present
+            )(w)  # fmt: skip
+        return combine(total) + penalty_gradient(w)
+
+    def psums_of(with_window: bool) -> int:
+        def body(arrays):
+            with jax_context("d", gradients=gradients, accumulation_steps=STEPS):
+                if not with_window:
+                    return jnp.zeros(())
+                window = deferred_plan(**options)
+                for k in range(present):
+                    window.loss(arrays["x"][k][..., 0], arrays["mask"][k],
+                                segment_ids=segments(arrays, k))  # fmt: skip
+                return window.finish()
+
+        spec = partial(jax.shard_map, mesh=mesh, in_specs=(P(None, "d"),), out_specs=P(),
+                       check_vma=False)  # fmt: skip
+        return _psums(jax.make_jaxpr(spec(body))(arrays).jaxpr)
+
+    return {
+        "losskit": np.asarray(losskit_step(w0, arrays)).tolist(),
+        "naive": np.asarray(naive_step(w0, arrays)).tolist(),
+        "collectives": psums_of(True) - psums_of(False),
+    }
+
+
+if __name__ == "__main__":
+    cases = json.load(sys.stdin)
+    assert len(jax.devices()) == DEVICES, jax.devices()
+    json.dump([run(case) for case in cases], sys.stdout)

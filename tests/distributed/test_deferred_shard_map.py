@@ -1,0 +1,98 @@
+"""JAX on 4 CPU devices (a subprocess): deferred normalization under ``shard_map`` with the
+gradients combined by ``psum`` and by ``pmean``, padded and packed rows, uneven shards (a
+device whose rows are all padding), full and partial windows that are not told their
+length. Backward on sums, one psum of the count at the window's end, the gradient pytree
+scaled by a pure function, the L2 penalty added after: the float64 oracle's gradient; the
+naive per-micro-batch formula differs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.aggregation import _layouts, _oracle
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = Path(__file__).with_name("_deferred_shard_map.py")
+ROOT = Path(__file__).parents[2]
+DEVICES, ROWS, LENGTH, FEATURES, L2 = 4, 2, 5, 2, 0.05
+W = [0.75, -0.5]
+CASES = [
+    ("psum", "token-mean", False, False, 3),
+    ("pmean", "seq-mean-token-mean", False, True, 2),
+    ("pmean", "seq-mean-token-sum-norm", True, True, 3),  # packed: S differs per device
+    ("psum", "seq-mean-token-sum", False, True, 2),
+    ("pmean", "token-sum", False, False, 1),
+]
+
+
+def _case(seed: int, engine: str, mode: str, empty: bool, packed: bool, present: int) -> dict:
+    rng = np.random.default_rng(seed)
+    layout = []
+    for device in range(DEVICES):
+        density = [0.0, 0.9, 0.3, 0.7][device]  # uneven: device 0 holds only padding
+        layout.append(
+            [
+                _layouts.micro_batch(
+                    rng, ROWS, LENGTH, packed=packed, num_groups=2, density=density
+                )
+                for _ in range(present)
+            ]
+        )
+
+    def global_array(key: str) -> np.ndarray:  # [k, devices * rows, ...]
+        return np.stack(
+            [np.concatenate([layout[d][k][key] for d in range(DEVICES)]) for k in range(present)]
+        )
+
+    shape = (present, DEVICES * ROWS, LENGTH)
+    data = {
+        "mask": global_array("mask").astype(int),
+        "x": rng.normal(size=(*shape, FEATURES)),
+        "y": rng.normal(size=shape),
+    }
+    if packed:
+        data["seg"] = global_array("seg")
+    case = {
+        "engine": engine, "mode": mode, "empty": empty, "packed": packed, "max_length": 4.0,
+        "w": W, "data": {key: value.tolist() for key, value in data.items()},
+    }  # fmt: skip
+    return {"case": case, "layout": layout, "data": data}
+
+
+def _oracle_gradient(built: dict) -> np.ndarray:
+    case, layout, data = built["case"], built["layout"], built["data"]
+    c = _oracle.coefficients(
+        layout, case["mode"], count_empty=case["empty"], max_length=case["max_length"]
+    )
+    coefficients = np.stack(
+        [np.concatenate([c[d][k] for d in range(DEVICES)]) for k in range(len(c[0]))]
+    )
+    residual = data["x"] @ np.asarray(W) - data["y"]
+    return np.einsum("kbt,kbtf->f", 2 * coefficients * residual, data["x"]) + 2 * L2 * np.asarray(W)
+
+
+def test_deferred_windows_under_shard_map_equal_the_oracle() -> None:
+    built = [_case(seed, *spec) for seed, spec in enumerate(CASES)]
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT)],
+        input=json.dumps([b["case"] for b in built]),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    for b, result in zip(built, json.loads(completed.stdout), strict=True):
+        label = f"{b['case']['engine']} {b['case']['mode']}"
+        expected = _oracle_gradient(b)
+        np.testing.assert_allclose(result["losskit"], expected, rtol=1e-10, err_msg=label)
+        assert np.max(np.abs(np.asarray(result["naive"]) - expected)) > 1e-4, label
+        assert result["collectives"] == (0 if b["case"]["mode"] == "token-sum" else 1), label
