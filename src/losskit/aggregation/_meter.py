@@ -43,6 +43,17 @@ class MeterReading:
             updates of each update's own aggregate (what a per-micro-batch logger shows);
             equal to ``loss`` only when every micro-batch has the same count.
         updates: the number of updates over every replica.
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit.aggregation import LossMeter
+        >>> meter = LossMeter(mode="seq-mean-token-mean")
+        >>> meter.update(np.array([[2.0, 4.0], [9.0, 0.0]]), np.array([[1, 1], [1, 0]]))
+        >>> reading = meter.read()  # a MeterReading
+        >>> float(reading.loss), float(reading.count)  # (3 + 9) / 2 sequences
+        (6.0, 2.0)
+        >>> list(reading.as_dict())
+        ['loss (seq-mean-token-mean)', 'mean of micro-batch means (seq-mean-token-mean)']
     """
 
     mode: str

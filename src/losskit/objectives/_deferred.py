@@ -56,6 +56,26 @@ class DeferredObjective:
         terms: the objective's terms.
         scale, micro_steps, finished, count: as for
             :class:`~losskit.aggregation.DeferredPlan`.
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit.objectives import Objective, Term
+        >>> objective = Objective([
+        ...     Term("ce", "token-mean"),
+        ...     Term("z", "token-mean", coefficient=0.1),
+        ...     Term("l2", "step", coefficient=0.5),
+        ... ])
+        >>> window = objective.deferred()
+        >>> ce, z = np.array([[2.0, 4.0, 9.0]]), np.array([[1.0, 1.0, 9.0]])
+        >>> float(window.loss(np.array([[1, 1, 0]]), ce=ce, z=z))  # 6 + 0.1 * 2: sums
+        6.2
+        >>> ce, z = np.array([[3.0, 9.0]]), np.array([[2.0, 9.0]])
+        >>> float(window.loss(np.array([[1, 0]]), ce=ce, z=z))
+        3.2
+        >>> window.scale_gradients([np.array([9.3])])  # the sums' gradient / N = 3 tokens
+        [array([3.1])]
+        >>> float(window.step_loss(l2=np.array(4.0)))  # its gradient is added after
+        2.0
     """
 
     __slots__ = ("_counts", "_step_terms", "_token_terms", "terms")

@@ -44,6 +44,20 @@ class ObjectivePlan:
         micro_batches: the window's micro-batches on this replica.
         scale: the engine scale (as :attr:`losskit.aggregation.Plan.scale`).
         replicas: the replicas whose gradients the engine combines.
+
+    Example:
+        >>> import numpy as np
+        >>> from losskit.distribute import replica_context
+        >>> from losskit.objectives import Objective, Term
+        >>> objective = Objective([Term("ce", "token-mean"), Term("l2", "step", coefficient=0.5)])
+        >>> ce, l2 = np.array([[3.0, 5.0, 9.0]]), np.array(4.0)
+        >>> # replica 0 of 2 under DDP; the other replica holds 2 of the step's N = 4 tokens
+        >>> with replica_context(2, gradients="mean", all_reduce=lambda n: n + 2):
+        ...     p = objective.plan([np.array([[1, 1, 0]])])  # an ObjectivePlan
+        >>> {name: float(v) for name, v in p.shares(0, ce=ce, l2=l2).items()}  # 8/4; 0.5*4/2
+        {'ce': 2.0, 'l2': 1.0}
+        >>> float(p.loss(0, ce=ce, l2=l2))  # scaled for DDP's mean over 2 replicas
+        6.0
     """
 
     __slots__ = (
