@@ -367,3 +367,32 @@ def test_objective_and_plan_errors() -> None:
         micro.plan(masks).loss(0, ce=np.ones((1, 2)), b=np.ones(3))
     with replica_context(2), pytest.raises(RuntimeError, match=r"Objective.plan: the context"):
         objective.plan(both, expert_counts=np.ones(3))
+
+
+def test_the_objective_runs_under_jax_jit_and_torch_compile() -> None:
+    import jax
+    import jax.numpy as jnp
+
+    objective = Objective(
+        [
+            Term("ce", "seq-mean-token-mean"),
+            Term("lbl", "global-batch", coefficient=0.01, top_k=1),
+            Term("l2", "step", coefficient=0.5),
+        ]
+    )
+    mask = np.array([[1, 1, 0], [1, 0, 0]])
+    ce = np.array([[2.0, 4.0, 9.0], [5.0, 9.0, 9.0]])
+    counts, sums, penalty = np.array([[2.0, 1.0]]), np.array([[1.5, 1.5]]), np.array(4.0)
+    # (3 + 5) / 2 sequences + 0.01 * 2 * (2/3 * 1.5 + 1/3 * 1.5) / 3 tokens + 0.5 * 4
+    expected = 4.0 + 0.01 * 2 * 1.5 / 3 + 2.0
+
+    def step(mask: object, ce: object, counts: object, sums: object, penalty: object) -> object:
+        p = objective.plan([mask], expert_counts=counts)
+        return p.loss(0, ce=ce, lbl=sums, l2=penalty)
+
+    arrays = (mask, ce, counts, sums, penalty)
+    got = jax.jit(step)(*[jnp.asarray(a) for a in arrays])
+    assert float(got) == pytest.approx(expected, rel=1e-12)
+    compiled = torch.compile(step, fullgraph=True, backend="eager")
+    got = compiled(*[torch.as_tensor(a) for a in arrays])
+    assert float(got) == pytest.approx(expected, rel=1e-12)

@@ -42,7 +42,7 @@ class ObjectivePlan:
     Attributes:
         terms: the objective's terms.
         micro_batches: the window's micro-batches on this replica.
-        scale: the engine scale (as :attr:`losskit.aggregation.Plan.scale`).
+        scale: the engine scale (as a :class:`~losskit.aggregation.Plan`'s).
         replicas: the replicas whose gradients the engine combines.
 
     Example:
