@@ -1,22 +1,24 @@
-"""Run as a script (4 CPU devices must be configured before JAX starts): one optimizer step
+"""Run as a script (8 CPU devices must be configured before JAX starts): one optimizer step
 of a per-token regression under deferred normalization, for the cases given as JSON on
 stdin; prints JSON: per case, losskit's combined gradient (scaled after the window, the L2
 penalty added after the scaling), the naive one, and the number of psums the window adds.
 
-``shard_map`` over 4 devices, the gradients combined by ``psum`` or ``pmean``; each device
-holds ``rows`` rows of every micro-batch (``[k, 4 * rows, T]`` global arrays). The window
-is not told its length: the micro-steps run in a Python loop, each backward on its sum.
+``shard_map`` over 8 devices, the gradients combined by ``psum`` or ``pmean``; each device
+holds ``rows`` rows of every micro-batch (``[k, 8 * rows, T]`` global arrays, the cases of
+``_aggregation_shard_map.py``). The window is not told its length: the micro-steps run in a
+Python loop, each backward on its sum.
 """
 
 from __future__ import annotations
 
 import os
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 
 import json
 import sys
 from functools import partial
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -25,22 +27,17 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 jax.config.update("jax_enable_x64", True)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script
 
 from losskit.aggregation import aggregate, deferred_plan  # noqa: E402
 from losskit.distribute import jax_context  # noqa: E402
+from tests.distributed._aggregation_shard_map import (  # noqa: E402
+    DEVICES,
+    _psums,
+    _token_loss,
+)
 
-DEVICES, STEPS, L2 = 4, 3, 0.05
-
-
-def _psums(jaxpr) -> int:
-    count = 0
-    for eqn in jaxpr.eqns:
-        count += eqn.primitive.name == "psum"
-        for value in eqn.params.values():
-            inner = value if hasattr(value, "eqns") else getattr(value, "jaxpr", None)
-            if hasattr(inner, "eqns"):
-                count += _psums(inner)
-    return count
+STEPS, L2 = 3, 0.05
 
 
 def run(case: dict) -> dict:
@@ -59,9 +56,6 @@ def run(case: dict) -> dict:
         jax.shard_map, mesh=mesh, in_specs=(P(), P(None, "d")), out_specs=P(), check_vma=False
     )
 
-    def token_loss(w, arrays, k):
-        return (arrays["x"][k] @ w - arrays["y"][k]) ** 2
-
     def segments(arrays, k):
         return arrays["seg"][k] if case["packed"] else None
 
@@ -77,7 +71,9 @@ def run(case: dict) -> dict:
             for k in range(present):  # the window does not know its length
                 total = total + jax.grad(
                     lambda w, k=k: window.loss(
-                        token_loss(w, arrays, k), arrays["mask"][k], segment_ids=segments(arrays, k)
+                        _token_loss(w, arrays, k),
+                        arrays["mask"][k],
+                        segment_ids=segments(arrays, k),
                     )
                 )(w)
             grads = window.scale_gradients({"w": combine(total)})  # a pure function
@@ -90,7 +86,7 @@ def run(case: dict) -> dict:
         for k in range(present):
             total = total + jax.grad(
                 lambda w, k=k: aggregate(
-                    token_loss(w, arrays, k), arrays["mask"][k], segment_ids=segments(arrays, k),
+                    _token_loss(w, arrays, k), arrays["mask"][k], segment_ids=segments(arrays, k),
                     **options,
                 ) / present
             )(w)  # fmt: skip

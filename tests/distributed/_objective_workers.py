@@ -10,37 +10,24 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-import numpy as np
-
-from tests.aggregation import _layouts
+from tests.distributed._aggregation_workers import FEATURES, ROWS, WEIGHT, step_data
 from tests.distributed._torch_workers import counting_all_reduces
 from tests.objectives import _moe
 
-FEATURES, STEPS, L2, MAX_LENGTH = 3, 3, 0.05, 6.0
-WEIGHT = np.array([[0.5, -0.25, 0.125]])
-# rank r's micro-batch rows: uneven, an empty micro-batch, and windows of 3, 2 and 1
-# micro-batches for accumulation_steps=3 (partial windows; DDP syncs on each rank's last)
-REGRESSION_ROWS = [[3, 1, 2], [0, 4], [2]]
+STEPS, L2, MAX_LENGTH = 3, 0.05, 6.0
+# rank r's micro-batch rows (from the aggregation test's step): uneven, an empty micro-batch,
+# windows of 3, 2 and 1 micro-batches for accumulation_steps=3 (partial windows; DDP syncs on
+# each rank's last micro-step)
+REGRESSION_ROWS = [row[:count] for row, count in zip(ROWS, (3, 2, 1), strict=True)]
 MOE_ROWS = [[3, 2, 4], [1, 0, 3], [2, 5]]
 
 
 def regression_data(seed: int, packed: bool, world: int = 3) -> dict[str, Any]:
-    """The step's layout (``layout[r][k]``) with features and targets per token."""
-    rng = np.random.default_rng(seed)
-    layout, x, y = [], [], []
-    for r in range(world):
-        batches, xs, ys = [], [], []
-        for rows in REGRESSION_ROWS[r]:
-            length = int(rng.integers(3, 7))
-            batches.append(
-                _layouts.micro_batch(rng, rows, length, packed=packed, num_groups=2, density=0.7)
-            )
-            xs.append(rng.normal(size=(rows, length, FEATURES)))
-            ys.append(rng.normal(size=(rows, length)))
-        layout.append(batches)
-        x.append(xs)
-        y.append(ys)
-    return {"layout": layout, "x": x, "y": y}
+    """The aggregation test's step (``layout[r][k]``, features and targets per token), cut
+    to each rank's micro-batches: windows of 3, 2 and 1 for accumulation_steps=3."""
+    data = step_data(seed, packed, STEPS, world)
+    counts = [len(rows) for rows in REGRESSION_ROWS]
+    return {key: [value[r][: counts[r]] for r in range(world)] for key, value in data.items()}
 
 
 def _linear(torch: Any) -> Any:

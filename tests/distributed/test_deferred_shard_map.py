@@ -1,4 +1,4 @@
-"""JAX on 4 CPU devices (a subprocess): deferred normalization under ``shard_map`` with the
+"""JAX on 8 CPU devices (a subprocess): deferred normalization under ``shard_map`` with the
 gradients combined by ``psum`` and by ``pmean``, padded and packed rows, uneven shards (a
 device whose rows are all padding), full and partial windows that are not told their
 length. Backward on sums, one psum of the count at the window's end, the gradient pytree
@@ -15,14 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.aggregation import _layouts, _oracle
+from tests.aggregation import _oracle
+from tests.distributed.test_aggregation_shard_map import DEVICES, W
+from tests.distributed.test_aggregation_shard_map import _case as aggregation_case
 
 pytestmark = pytest.mark.slow
 
 SCRIPT = Path(__file__).with_name("_deferred_shard_map.py")
 ROOT = Path(__file__).parents[2]
-DEVICES, ROWS, LENGTH, FEATURES, L2 = 4, 2, 5, 2, 0.05
-W = [0.75, -0.5]
+L2 = 0.05
 CASES = [
     ("psum", "token-mean", False, False, 3),
     ("pmean", "seq-mean-token-mean", False, True, 2),
@@ -33,37 +34,11 @@ CASES = [
 
 
 def _case(seed: int, engine: str, mode: str, empty: bool, packed: bool, present: int) -> dict:
-    rng = np.random.default_rng(seed)
-    layout = []
-    for device in range(DEVICES):
-        density = [0.0, 0.9, 0.3, 0.7][device]  # uneven: device 0 holds only padding
-        layout.append(
-            [
-                _layouts.micro_batch(
-                    rng, ROWS, LENGTH, packed=packed, num_groups=2, density=density
-                )
-                for _ in range(present)
-            ]
-        )
-
-    def global_array(key: str) -> np.ndarray:  # [k, devices * rows, ...]
-        return np.stack(
-            [np.concatenate([layout[d][k][key] for d in range(DEVICES)]) for k in range(present)]
-        )
-
-    shape = (present, DEVICES * ROWS, LENGTH)
-    data = {
-        "mask": global_array("mask").astype(int),
-        "x": rng.normal(size=(*shape, FEATURES)),
-        "y": rng.normal(size=shape),
-    }
-    if packed:
-        data["seg"] = global_array("seg")
-    case = {
-        "engine": engine, "mode": mode, "empty": empty, "packed": packed, "max_length": 4.0,
-        "w": W, "data": {key: value.tolist() for key, value in data.items()},
-    }  # fmt: skip
-    return {"case": case, "layout": layout, "data": data}
+    """The aggregation test's case (uneven shards, a device holding only padding) for one
+    deferred mode."""
+    built = aggregation_case(seed, engine, packed, present)
+    built["case"].update(mode=mode, empty=empty)
+    return built
 
 
 def _oracle_gradient(built: dict) -> np.ndarray:

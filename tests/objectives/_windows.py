@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from losskit.distribute import get_context, replica_context
+from losskit.testing import run_replicas
 from tests.aggregation import _layouts
 
 
@@ -73,3 +74,31 @@ def counting(step: Callable[[int, list[int]], Any]) -> Callable[[int], Any]:
             return step(r, calls)
 
     return run
+
+
+def layout_and_losses(step: dict[str, Any], **options: Any) -> tuple[list, list]:
+    """The random window of a hypothesis ``step`` (``seed``, ``present`` per replica,
+    ``packed``, ``density``) and its per-token losses (garbage where masked)."""
+    layout = window(
+        step["seed"], step["present"], packed=step["packed"], density=step["density"], **options
+    )
+    return layout, _layouts.losses(step["seed"], layout)
+
+
+def run_counted(
+    replica: Callable[[int, list[int]], Any], step: dict[str, Any]
+) -> tuple[list[Any], float]:
+    """``replica(r, calls)`` on the step's simulated replicas and engine (``gradients``,
+    ``steps``, ``accumulation``; sums by default), all-reduces counted; and what the
+    engine's combination multiplies each micro-step's gradient by."""
+    gradients = step.get("gradients", "sum")
+    accumulation = step.get("accumulation", "sum")
+    steps = step.get("steps", 1)
+    results = run_replicas(
+        counting(replica),
+        step["replicas"],
+        gradients=gradients,
+        accumulation_steps=steps,
+        accumulation=accumulation,
+    )
+    return results, engine_division(step["replicas"], steps, gradients, accumulation)

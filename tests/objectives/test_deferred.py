@@ -17,7 +17,7 @@ from losskit.aggregation import deferred_plan, plan
 from losskit.distribute import cross_replica_context, replica_context
 from losskit.testing import run_replicas
 from tests._helpers import Backend
-from tests.aggregation import _layouts, _oracle
+from tests.aggregation import _oracle
 from tests.objectives import _windows
 
 POST_HOC = (
@@ -55,10 +55,7 @@ def _tensor(value: np.ndarray | None) -> torch.Tensor | None:
 @settings(max_examples=150)
 @given(step=steps())
 def test_deferred_gradients_equal_the_plan_and_the_oracle(step: dict) -> None:
-    layout = _windows.window(
-        step["seed"], step["present"], packed=step["packed"], density=step["density"]
-    )
-    losses = _layouts.losses(step["seed"], layout)
+    layout, losses = _windows.layout_and_losses(step)
 
     def replica(r: int, calls: list[int]) -> list:
         out = []
@@ -85,16 +82,7 @@ def test_deferred_gradients_equal_the_plan_and_the_oracle(step: dict) -> None:
             out.append(([g.numpy() for g in grads], weights, values, factor, collectives))
         return out
 
-    results = run_replicas(
-        _windows.counting(replica),
-        step["replicas"],
-        gradients=step["gradients"],
-        accumulation_steps=step["steps"],
-        accumulation=step["accumulation"],
-    )
-    division = _windows.engine_division(
-        step["replicas"], step["steps"], step["gradients"], step["accumulation"]
-    )
+    results, division = _windows.run_counted(replica, step)
     for index, (mode, empty) in enumerate(VARIANTS):
         label = f"{mode} count_empty={empty}"
         oracle = _oracle.coefficients(

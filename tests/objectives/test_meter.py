@@ -16,7 +16,7 @@ from losskit.aggregation import MODES, LossMeter, plan
 from losskit.distribute import cross_replica_context, replica_context
 from losskit.testing import run_replicas
 from tests._helpers import Backend
-from tests.aggregation import _layouts, _oracle
+from tests.aggregation import _oracle
 from tests.objectives import _windows
 
 VARIANTS = [(mode, empty) for mode in MODES for empty in (False, True)]
@@ -58,10 +58,7 @@ def _oracle_count(layout: list, mode: str, empty: bool) -> float | None:
 
 @given(step=steps())
 def test_the_reading_is_the_single_device_objective(step: dict) -> None:
-    layout = _windows.window(
-        step["seed"], step["present"], packed=step["packed"], density=step["density"]
-    )
-    losses = _layouts.losses(step["seed"], layout)
+    layout, losses = _windows.layout_and_losses(step)
 
     def replica(r: int, calls: list[int]) -> list:
         out = []
@@ -74,7 +71,7 @@ def test_the_reading_is_the_single_device_objective(step: dict) -> None:
             out.append((reading, calls[0] - before))
         return out
 
-    results = run_replicas(_windows.counting(replica), step["replicas"])
+    results, _ = _windows.run_counted(replica, step)
     pieces = sum(step["present"])
     for index, (mode, empty) in enumerate(VARIANTS):
         label = f"{mode} count_empty={empty}"

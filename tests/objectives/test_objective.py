@@ -113,16 +113,7 @@ def test_every_term_weighs_its_coefficient_on_every_layout(step: dict) -> None:
             assert total * p.scale == pytest.approx(float(loss.detach()), rel=1e-12, abs=1e-12)
         return out, planned, calls[0] - planned
 
-    results = run_replicas(
-        _windows.counting(replica),
-        step["replicas"],
-        gradients=step["gradients"],
-        accumulation_steps=step["steps"],
-        accumulation=step["accumulation"],
-    )
-    division = _windows.engine_division(
-        step["replicas"], step["steps"], step["gradients"], step["accumulation"]
-    )
+    results, division = _windows.run_counted(replica, step)
     R, K = step["replicas"], step["present"]
     targets = {
         "ce": _oracle.coefficients(layout, "token-mean"),

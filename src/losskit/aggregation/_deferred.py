@@ -22,7 +22,7 @@ from losskit.aggregation._modes import Mode, spec
 from losskit.aggregation._resolve import resolve_with_options
 from losskit.distribute._window import sum_over_replicas
 
-__all__ = ["DeferredCounts", "DeferredPlan", "deferrable", "deferred_plan"]
+__all__ = ["DeferredCounts", "DeferredPlan", "DeferredWindow", "deferrable", "deferred_plan"]
 
 POST_HOC_MODES = (
     "token-mean",
@@ -145,7 +145,67 @@ class DeferredCounts:
         return _backends.of(self._xp).scale_gradients(self._xp, grads, factor)
 
 
-class DeferredPlan:
+class DeferredWindow:
+    """What every deferred window shares: its running count (``_counts``), the one
+    all-reduce, the scaling of the gradients, and their attributes."""
+
+    __slots__ = ("_counts",)
+
+    def __init__(self, counts: DeferredCounts) -> None:
+        self._counts = counts
+
+    @property
+    def scale(self) -> int:
+        return self._counts.scale
+
+    @property
+    def micro_steps(self) -> int:
+        return self._counts.micro_steps
+
+    @property
+    def finished(self) -> bool:
+        return self._counts.finished
+
+    @property
+    def count(self) -> Any:
+        return self._counts.total
+
+    def finish(self) -> Any:
+        """The factor ``scale / D`` the window's gradients are multiplied by, a 0-d array of
+        the masks' library and widest floating dtype. The first call all-reduces the
+        window's count (one collective; none for ``token-sum``); later calls return the
+        same factor. After it, ``loss`` raises.
+
+        Raises:
+            RuntimeError: no micro-step was counted, or the context has no all-reduce.
+        """
+        return self._counts.finish()
+
+    def scale_gradients(self, grads: Any) -> Any:
+        """Multiply the window's gradients by :meth:`finish`'s factor.
+
+        Call it after the engine has combined the window's gradients (after the last
+        ``backward`` under DDP; after your ``psum``/``pmean`` under JAX, or before: the
+        factor is the same on every replica), before clipping and the optimizer step.
+
+        Args:
+            grads: PyTorch: parameters (their ``.grad`` is scaled in place; None is
+                skipped) or gradient tensors, e.g. ``model.parameters()``; NumPy: a list of
+                gradient arrays (scaled in place); JAX: a gradient pytree.
+
+        Returns:
+            The scaled gradients: the list of tensors or arrays scaled in place, or the new
+            pytree (JAX, and libraries without in-place arithmetic).
+
+        Raises:
+            TypeError: ``grads`` is one array, not a list, or holds arrays of another
+                library.
+            RuntimeError: as for :meth:`finish`.
+        """
+        return self._counts.scale_gradients(grads)
+
+
+class DeferredPlan(DeferredWindow):
     r"""One optimizer step of a mode whose counts are taken as the micro-steps run.
 
     Built by :func:`deferred_plan` inside the engine's context, before the window's first
@@ -189,12 +249,12 @@ class DeferredPlan:
         [array([2., 1.])]
     """
 
-    __slots__ = ("_counts", "_settings", "mode")
+    __slots__ = ("_settings", "mode")
 
     def __init__(self, mode: Mode, settings: dict[str, Any], counts: DeferredCounts) -> None:
+        super().__init__(counts)
         self.mode = mode.name
         self._settings = settings
-        self._counts = counts
 
     @property
     def count_empty(self) -> bool:
@@ -204,22 +264,6 @@ class DeferredPlan:
     def max_length(self) -> float | None:
         value = self._settings["max_length"]
         return None if value is None else float(value)
-
-    @property
-    def scale(self) -> int:
-        return self._counts.scale
-
-    @property
-    def micro_steps(self) -> int:
-        return self._counts.micro_steps
-
-    @property
-    def finished(self) -> bool:
-        return self._counts.finished
-
-    @property
-    def count(self) -> Any:
-        return self._counts.total
 
     def __repr__(self) -> str:
         return (
@@ -256,40 +300,6 @@ class DeferredPlan:
         weighted, counts, result_dtype, _ = local_pair(inputs, per_token_loss)
         self._counts.add(inputs, counts)
         return ns.finish(inputs.xp, weighted, result_dtype)
-
-    def finish(self) -> Any:
-        """The factor ``scale / D`` the window's gradients are multiplied by, a 0-d array of
-        the masks' library and widest floating dtype. The first call all-reduces the
-        window's count (one collective; none for ``token-sum``); later calls return the
-        same factor. After it, ``loss`` raises.
-
-        Raises:
-            RuntimeError: no micro-step was counted, or the context has no all-reduce.
-        """
-        return self._counts.finish()
-
-    def scale_gradients(self, grads: Any) -> Any:
-        """Multiply the window's gradients by :meth:`finish`'s factor.
-
-        Call it after the engine has combined the window's gradients (after the last
-        ``backward`` under DDP; after your ``psum``/``pmean`` under JAX, or before: the
-        factor is the same on every replica), before clipping and the optimizer step.
-
-        Args:
-            grads: PyTorch: parameters (their ``.grad`` is scaled in place; None is
-                skipped) or gradient tensors, e.g. ``model.parameters()``; NumPy: a list of
-                gradient arrays (scaled in place); JAX: a gradient pytree.
-
-        Returns:
-            The scaled gradients: the list of tensors or arrays scaled in place, or the new
-            pytree (JAX, and libraries without in-place arithmetic).
-
-        Raises:
-            TypeError: ``grads`` is one array, not a list, or holds arrays of another
-                library.
-            RuntimeError: as for :meth:`finish`.
-        """
-        return self._counts.scale_gradients(grads)
 
 
 def deferred_plan(

@@ -15,7 +15,7 @@ from typing import Any
 
 from losskit import _namespace as ns
 from losskit._errors import invalid
-from losskit.aggregation._deferred import DeferredCounts, deferrable
+from losskit.aggregation._deferred import DeferredCounts, DeferredWindow, deferrable
 from losskit.aggregation._inputs import read_inputs
 from losskit.aggregation._local import local_pair
 from losskit.objectives._terms import GLOBAL_BATCH, STEP, Term, check_values, step_value
@@ -37,7 +37,7 @@ def _refuse(term: Term, why: str) -> ValueError:
     )
 
 
-class DeferredObjective:
+class DeferredObjective(DeferredWindow):
     r"""One optimizer step of an :class:`Objective` whose counts are taken as its
     micro-steps run (built by :meth:`Objective.deferred` inside the engine's context).
 
@@ -60,25 +60,25 @@ class DeferredObjective:
     Example:
         >>> import numpy as np
         >>> from losskit.objectives import Objective, Term
-        >>> objective = Objective([
-        ...     Term("ce", "token-mean"),
-        ...     Term("z", "token-mean", coefficient=0.1),
+        >>> policy = Objective([
+        ...     Term("pg", "seq-mean-token-mean"),
+        ...     Term("kl", "seq-mean-token-mean", coefficient=0.1),  # the same S
         ...     Term("l2", "step", coefficient=0.5),
         ... ])
-        >>> window = objective.deferred()
-        >>> ce, z = np.array([[2.0, 4.0, 9.0]]), np.array([[1.0, 1.0, 9.0]])
-        >>> float(window.loss(np.array([[1, 1, 0]]), ce=ce, z=z))  # 6 + 0.1 * 2: sums
-        6.2
-        >>> ce, z = np.array([[3.0, 9.0]]), np.array([[2.0, 9.0]])
-        >>> float(window.loss(np.array([[1, 0]]), ce=ce, z=z))
+        >>> window = policy.deferred()
+        >>> pg, kl = np.array([[2.0, 4.0, 9.0]]), np.array([[1.0, 1.0, 9.0]])
+        >>> float(window.loss(np.array([[1, 1, 0]]), pg=pg, kl=kl))  # 6/2 + 0.1 * 2/2
+        3.1
+        >>> pg, kl = np.array([[3.0, 9.0]]), np.array([[2.0, 9.0]])
+        >>> float(window.loss(np.array([[1, 0]]), pg=pg, kl=kl))
         3.2
-        >>> window.scale_gradients([np.array([9.3])])  # the sums' gradient / N = 3 tokens
+        >>> window.scale_gradients([np.array([6.2])])  # the sums' gradient / S = 2
         [array([3.1])]
         >>> float(window.step_loss(l2=np.array(4.0)))  # its gradient is added after
         2.0
     """
 
-    __slots__ = ("_counts", "_step_terms", "_token_terms", "terms")
+    __slots__ = ("_step_terms", "_token_terms", "terms")
 
     def __init__(self, terms: tuple[Term, ...]) -> None:
         token_terms = [t for t in terms if t.kind == "tokens"]
@@ -116,27 +116,11 @@ class DeferredObjective:
         self.terms = terms
         self._token_terms = tuple(token_terms)
         self._step_terms = tuple(t for t in terms if t.kind == STEP)
-        self._counts = DeferredCounts("Objective.deferred", main_mode.denominator)
+        super().__init__(DeferredCounts("Objective.deferred", main_mode.denominator))
 
     def __repr__(self) -> str:
         names = ", ".join(term.name for term in self.terms)
         return f"DeferredObjective(terms=[{names}], micro_steps={self.micro_steps})"
-
-    @property
-    def scale(self) -> int:
-        return self._counts.scale
-
-    @property
-    def micro_steps(self) -> int:
-        return self._counts.micro_steps
-
-    @property
-    def finished(self) -> bool:
-        return self._counts.finished
-
-    @property
-    def count(self) -> Any:
-        return self._counts.total
 
     def loss(self, mask: Any, /, *, segment_ids: Any = None, **values: Any) -> Any:
         """This micro-step's value to call ``backward`` on: one ``[B, T]`` loss per
@@ -171,15 +155,6 @@ class DeferredObjective:
         assert first is not None
         self._counts.add(first, counts)
         return total
-
-    def finish(self) -> Any:
-        """The window's factor ``scale / D`` (one all-reduce on the first call)."""
-        return self._counts.finish()
-
-    def scale_gradients(self, grads: Any) -> Any:
-        """Multiply the window's gradients by :meth:`finish`'s factor (see
-        :meth:`losskit.aggregation.DeferredPlan.scale_gradients`)."""
-        return self._counts.scale_gradients(grads)
 
     def step_loss(self, **values: Any) -> Any:
         """The step-level terms, :math:`\\sum_j \\text{coefficient}_j P_j`, at full strength:
