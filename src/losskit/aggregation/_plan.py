@@ -8,12 +8,12 @@ from typing import Any
 from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit._kernels.sums import weighted_total
-from losskit.aggregation._counts import Sequences, global_counts, local_counts
+from losskit.aggregation._counts import Sequences, joint_counts, local_counts
 from losskit.aggregation._inputs import Inputs, read_inputs
 from losskit.aggregation._local import kept_losses, safe
 from losskit.distribute._window import sum_over_replicas, window_context
 
-__all__ = ["Plan", "plan"]
+__all__ = ["Plan", "build_plans", "plan"]
 
 
 class Plan:
@@ -283,12 +283,28 @@ def plan(
         max_length=max_length,
         count_empty=count_empty,
     )
-    steps = len(inputs.batches)
-    context = window_context("plan", steps, "masks")
-    local, sequences = local_counts(inputs)
+    return build_plans([inputs], caller="plan")[0][0]
+
+
+def build_plans(
+    inputs: Sequence[Inputs], extra: Sequence[dict[str, Any]] = (), *, caller: str
+) -> tuple[list[Plan], list[dict[str, Any]]]:
+    """The plans of several checked inputs over the same window (a multi-term objective's
+    masks and modes), and the sums of ``extra`` local count sets (e.g. expert counts), all
+    with **one** all-reduce in the current context. The one place where a window's counts
+    are taken and combined over the replicas."""
+    steps = len(inputs[0].batches)
+    context = window_context(caller, steps, "masks")
+    counted = [local_counts(entry) for entry in inputs]
 
     def reduce(vector: Any) -> Any:
-        return sum_over_replicas(context, vector, steps=steps, caller="plan")
+        return sum_over_replicas(context, vector, steps=steps, caller=caller)
 
-    counts = global_counts(inputs.xp, local, reduce)
-    return Plan(inputs, sequences, counts, 1 if context is None else context.loss_scale)
+    locals_ = [counts for counts, _ in counted] + list(extra)
+    totals = joint_counts(inputs[0].xp, locals_, reduce)
+    scale = 1 if context is None else context.loss_scale
+    plans = [
+        Plan(entry, sequences, total, scale)
+        for entry, (_, sequences), total in zip(inputs, counted, totals, strict=False)
+    ]
+    return plans, totals[len(inputs) :]

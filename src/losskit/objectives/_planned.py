@@ -9,11 +9,10 @@ from typing import Any
 from losskit import _backends
 from losskit import _namespace as ns
 from losskit._errors import invalid
-from losskit._state import DistributionContext
-from losskit.aggregation._counts import joint_counts, local_counts
+from losskit._state import DistributionContext, get_context
 from losskit.aggregation._inputs import Inputs, read_inputs
-from losskit.aggregation._plan import Plan
-from losskit.distribute._window import reduce_over_replicas, sum_over_replicas, window_context
+from losskit.aggregation._plan import Plan, build_plans
+from losskit.distribute._window import reduce_over_replicas
 from losskit.objectives._balance import as_layers, balance_value, balance_weights
 from losskit.objectives._terms import GLOBAL_BATCH, STEP, Term, check_values, step_value
 
@@ -269,32 +268,22 @@ def build_plan(
     for inputs in keyed.values():
         if inputs.xp is not xp:
             raise TypeError(invalid("masks", f"arrays of one library ({xp.__name__})", inputs.xp))
-    steps = len(first.batches)
-    context = window_context("Objective.plan", steps, "masks")
-    counted = [local_counts(inputs) for inputs in keyed.values()]
-    locals_ = [counts for counts, _ in counted]
     balances = _window_counts(xp, dtype, terms, expert_counts, like=first.batches[0].mask)
-    locals_ += [{"experts": counts} for counts in balances.values()]
-    totals = joint_counts(
-        xp,
-        locals_,
-        lambda vector: sum_over_replicas(context, vector, steps=steps, caller="Objective.plan"),
+    built, extra = build_plans(
+        list(keyed.values()),
+        [{"experts": counts} for counts in balances.values()],
+        caller="Objective.plan",
     )
-    scale = 1 if context is None else context.loss_scale
-    by_key = {
-        key: Plan(inputs, sequences, total, scale)
-        for (key, inputs), (_, sequences), total in zip(
-            keyed.items(), counted, totals, strict=False
-        )
-    }
+    by_key = dict(zip(keyed, built, strict=True))
     weights = {}
-    for (name, shape), total in zip(balances, totals[len(keyed) :], strict=True):
+    for (name, shape), total in zip(balances, extra, strict=True):
         term = next(t for t in terms if t.name == name)
         assert term.top_k is not None
         layers = xp.reshape(total["experts"], shape)
         weights[name] = balance_weights(xp, layers, term.top_k)
     plans = {name: by_key[key] for name, key in key_of.items()}
-    return ObjectivePlan(terms, plans, weights, context, steps)
+    context = get_context()
+    return ObjectivePlan(terms, plans, weights, context, len(first.batches))
 
 
 def _window_counts(
