@@ -29,15 +29,23 @@ from jax.sharding import PartitionSpec as P
 jax.config.update("jax_enable_x64", True)
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script
 
-from losskit.aggregation import aggregate, deferred_plan  # noqa: E402
+from losskit.aggregation import LossMeter, aggregate, deferred_plan  # noqa: E402
 from losskit.distribute import jax_context  # noqa: E402
+from losskit.objectives import Objective, Term  # noqa: E402
 from tests.distributed._aggregation_shard_map import (  # noqa: E402
     DEVICES,
     _psums,
     _token_loss,
 )
 
-STEPS, L2 = 3, 0.05
+STEPS, L2, SEQUENCE = 3, 0.05, 0.3
+OBJECTIVE = Objective(
+    [
+        Term("tokens", "token-mean"),
+        Term("sequences", "seq-mean-token-mean", coefficient=SEQUENCE),
+        Term("l2", "step", coefficient=L2),
+    ]
+)
 
 
 def run(case: dict) -> dict:
@@ -107,7 +115,34 @@ def run(case: dict) -> dict:
                        check_vma=False)  # fmt: skip
         return _psums(jax.make_jaxpr(spec(body))(arrays).jaxpr)
 
-    return {
+    @jax.jit
+    @per_device
+    def objective_step(w, arrays):  # a planned objective and a meter, on the same data
+        masks = [arrays["mask"][k] for k in range(present)]
+        seg = [segments(arrays, k) for k in range(present)] if case["packed"] else None
+        with jax_context("d", gradients=gradients, accumulation_steps=STEPS):
+            p = OBJECTIVE.plan(masks, segment_ids=seg)
+            meter = LossMeter(mode="token-mean")
+            total = jnp.zeros_like(w)
+            for k in range(present):
+                meter.update(_token_loss(w, arrays, k), masks[k], segment_ids=segments(arrays, k))
+
+                def loss(w, k=k):
+                    values = _token_loss(w, arrays, k)
+                    return p.loss(k, tokens=values, sequences=values, l2=jnp.sum(w**2))
+
+                total = total + jax.grad(loss)(w)
+            reading = meter.read()
+        return combine(total), reading.loss, reading.mean_of_micro_batch_means
+
+    objective = {}
+    if case.get("objective"):
+        grads, loss, mean_of_means = objective_step(w0, arrays)
+        objective = {
+            "objective": np.asarray(grads).tolist(),
+            "meter": [float(loss), float(mean_of_means)],
+        }
+    return objective | {
         "losskit": np.asarray(losskit_step(w0, arrays)).tolist(),
         "naive": np.asarray(naive_step(w0, arrays)).tolist(),
         "collectives": psums_of(True) - psums_of(False),

@@ -3,7 +3,8 @@ gradients combined by ``psum`` and by ``pmean``, padded and packed rows, uneven 
 device whose rows are all padding), full and partial windows that are not told their
 length. Backward on sums, one psum of the count at the window's end, the gradient pytree
 scaled by a pure function, the L2 penalty added after: the float64 oracle's gradient; the
-naive per-micro-batch formula differs."""
+naive per-micro-batch formula differs. On two of the cases, a planned multi-term objective
+(token-mean + seq-mean-token-mean + L2) and a loss meter on the same data."""
 
 from __future__ import annotations
 
@@ -37,20 +38,39 @@ def _case(seed: int, engine: str, mode: str, empty: bool, packed: bool, present:
     """The aggregation test's case (uneven shards, a device holding only padding) for one
     deferred mode."""
     built = aggregation_case(seed, engine, packed, present)
-    built["case"].update(mode=mode, empty=empty)
+    built["case"].update(mode=mode, empty=empty, objective=seed < 2)
     return built
 
 
-def _oracle_gradient(built: dict) -> np.ndarray:
-    case, layout, data = built["case"], built["layout"], built["data"]
+def _coefficients(built: dict, mode: str, empty: bool) -> np.ndarray:
+    """c_t of the whole step as ``[k, devices * rows, T]`` (the global arrays' layout)."""
+    case = built["case"]
     c = _oracle.coefficients(
-        layout, case["mode"], count_empty=case["empty"], max_length=case["max_length"]
+        built["layout"], mode, count_empty=empty, max_length=case["max_length"]
     )
-    coefficients = np.stack(
-        [np.concatenate([c[d][k] for d in range(DEVICES)]) for k in range(len(c[0]))]
-    )
+    return np.stack([np.concatenate([c[d][k] for d in range(DEVICES)]) for k in range(len(c[0]))])
+
+
+def _gradient(built: dict, coefficients: np.ndarray) -> np.ndarray:
+    """d/dw of sum_t c_t (x_t . w - y_t)^2 + L2 |w|^2, float64."""
+    data = built["data"]
     residual = data["x"] @ np.asarray(W) - data["y"]
-    return np.einsum("kbt,kbtf->f", 2 * coefficients * residual, data["x"]) + 2 * L2 * np.asarray(W)
+    penalty = 2 * L2 * np.asarray(W)
+    return np.einsum("kbt,kbtf->f", 2 * coefficients * residual, data["x"]) + penalty
+
+
+def _check_objective(built: dict, result: dict) -> None:
+    """The planned objective's gradient and the meter's readings, against the oracle."""
+    tokens = _coefficients(built, "token-mean", False)
+    sequences = _coefficients(built, "seq-mean-token-mean", False)
+    expected = _gradient(built, tokens + 0.3 * sequences)  # the script's SEQUENCE
+    np.testing.assert_allclose(result["objective"], expected, rtol=1e-10)
+    data = built["data"]
+    losses = (data["x"] @ np.asarray(W) - data["y"]) ** 2
+    assert result["meter"][0] == pytest.approx(float(np.sum(tokens * losses)), rel=1e-10)
+    mask = data["mask"].reshape(len(losses), DEVICES, -1)  # micro-batch k of device d
+    own = (losses * data["mask"]).reshape(mask.shape).sum(-1) / np.maximum(mask.sum(-1), 1)
+    assert result["meter"][1] == pytest.approx(float(np.mean(own)), rel=1e-10)
 
 
 def test_deferred_windows_under_shard_map_equal_the_oracle() -> None:
@@ -67,7 +87,10 @@ def test_deferred_windows_under_shard_map_equal_the_oracle() -> None:
     assert completed.returncode == 0, completed.stderr[-3000:]
     for b, result in zip(built, json.loads(completed.stdout), strict=True):
         label = f"{b['case']['engine']} {b['case']['mode']}"
-        expected = _oracle_gradient(b)
+        case = b["case"]
+        expected = _gradient(b, _coefficients(b, case["mode"], case["empty"]))
         np.testing.assert_allclose(result["losskit"], expected, rtol=1e-10, err_msg=label)
         assert np.max(np.abs(np.asarray(result["naive"]) - expected)) > 1e-4, label
-        assert result["collectives"] == (0 if b["case"]["mode"] == "token-sum" else 1), label
+        assert result["collectives"] == (0 if case["mode"] == "token-sum" else 1), label
+        if case["objective"]:
+            _check_objective(b, result)

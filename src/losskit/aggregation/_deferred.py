@@ -135,7 +135,7 @@ class DeferredCounts:
             self.factor = xp.asarray(float(self.scale), dtype=self._dtype, device=device)
         else:
             self.total = total
-            self.factor = self.scale / safe(xp, total)
+            self.factor = ns.finish(xp, self.scale / safe(xp, total), self._dtype)
         return self.factor
 
     def scale_gradients(self, grads: Any) -> Any:

@@ -253,10 +253,14 @@ class LossMeter:
         else:
             count = None if self._spec.denominator is None else counts[self._spec.denominator]
         updates = totals[_UPDATES]
+
+        def array(value: Any) -> Any:  # 0-d arrays, never NumPy scalars
+            return None if value is None else ns.finish(xp, value, self._dtype)
+
         return MeterReading(
             mode=self.mode,
-            loss=loss,
-            count=count,
-            mean_of_micro_batch_means=totals[_MEANS] / safe(xp, updates),
-            updates=updates,
+            loss=array(loss),
+            count=array(count),
+            mean_of_micro_batch_means=array(totals[_MEANS] / safe(xp, updates)),
+            updates=array(updates),
         )
