@@ -256,6 +256,7 @@ def test_deferred_value_errors() -> None:
         no_step.step_loss(l2=1.0)
     assert float(window.loss(np.ones((1, 2)), ce=np.ones((1, 2)))) == 2.0
     assert float(window.step_loss(l2=np.array([1.0, 2.0]))) == 3.0
+    assert isinstance(window.step_loss(l2=2.0), np.ndarray)
     assert repr(window) == "DeferredObjective(terms=[ce, l2], micro_steps=1)"
     assert float(window.finish()) == 0.5
     assert window.finished
@@ -350,6 +351,8 @@ def test_objective_and_plan_errors() -> None:
         p.plan_of("lbl")
     # ce 1 + nll 1 + E f P / T = 3 * (1/4 + 2/4 + 1/4) / 4 tokens (top_k = 1)
     assert float(p.loss(0, **values)) == pytest.approx(2.0 + 3.0 / 4)
+    assert isinstance(p.loss(0, **values), np.ndarray)  # a 0-d array, not a NumPy scalar
+    assert all(isinstance(v, np.ndarray) for v in p.shares(0, **values).values())
     assert p.plan_of("ce").mode == "token-mean"
     assert repr(p) == "ObjectivePlan(terms=[ce, nll, lbl], micro_batches=1, scale=1)"
     micro = Objective([Term("ce", "token-mean"), Term("b", "global-batch", top_k=1,

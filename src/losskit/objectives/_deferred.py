@@ -18,7 +18,14 @@ from losskit._errors import invalid
 from losskit.aggregation._deferred import DeferredCounts, DeferredWindow, deferrable
 from losskit.aggregation._inputs import read_inputs
 from losskit.aggregation._local import local_pair
-from losskit.objectives._terms import GLOBAL_BATCH, STEP, Term, check_values, step_value
+from losskit.objectives._terms import (
+    GLOBAL_BATCH,
+    STEP,
+    Term,
+    check_values,
+    step_value,
+    zero_d,
+)
 
 __all__ = ["DeferredObjective"]
 
@@ -154,7 +161,7 @@ class DeferredObjective(DeferredWindow):
                 first, counts = inputs, local
         assert first is not None
         self._counts.add(first, counts)
-        return total
+        return zero_d(total)
 
     def step_loss(self, **values: Any) -> Any:
         """The step-level terms, :math:`\\sum_j \\text{coefficient}_j P_j`, at full strength:
@@ -172,7 +179,7 @@ class DeferredObjective(DeferredWindow):
             value = step_value(term, values[term.name])
             value = value * term.coefficient if term.coefficient != 1.0 else value
             total = value if total is None else total + value
-        return total
+        return zero_d(total)
 
 
 def _count_name(denominator: str | None) -> str:

@@ -14,7 +14,14 @@ from losskit.aggregation._inputs import Inputs, read_inputs
 from losskit.aggregation._plan import Plan, build_plans
 from losskit.distribute._window import reduce_over_replicas
 from losskit.objectives._balance import as_layers, balance_value, balance_weights
-from losskit.objectives._terms import GLOBAL_BATCH, STEP, Term, check_values, step_value
+from losskit.objectives._terms import (
+    GLOBAL_BATCH,
+    STEP,
+    Term,
+    check_values,
+    step_value,
+    zero_d,
+)
 
 __all__ = ["ObjectivePlan", "build_plan"]
 
@@ -112,7 +119,7 @@ class ObjectivePlan:
         total = None
         for value in shares.values():
             total = value if total is None else total + value
-        return total
+        return zero_d(total)
 
     def shares(self, micro_batch: int, /, **values: Any) -> dict[str, Any]:
         """Each term's coefficient times its share of micro-batch ``micro_batch``, without
@@ -140,7 +147,7 @@ class ObjectivePlan:
                 share = step_value(term, value) * (scale / (self.replicas * self.micro_batches))
             else:
                 share = self._balance(term, value, micro_batch) * scale
-            out[term.name] = share * term.coefficient if term.coefficient != 1.0 else share
+            out[term.name] = zero_d(share * term.coefficient if term.coefficient != 1.0 else share)
         return out
 
     def _balance(self, term: Term, value: Any, k: int) -> Any:

@@ -13,7 +13,7 @@ from losskit.aggregation._inputs import read_options
 from losskit.aggregation._modes import Mode, spec
 from losskit.aggregation._resolve import resolve_with_options
 
-__all__ = ["GLOBAL_BATCH", "STEP", "Term", "check_values", "step_value"]
+__all__ = ["GLOBAL_BATCH", "STEP", "Term", "check_values", "step_value", "zero_d"]
 
 STEP = "step"
 """The normalizer of a term counted once per optimizer step (a weight penalty)."""
@@ -211,3 +211,9 @@ def step_value(term: Term, value: Any) -> Any:
     array = ns.as_array(xp, value, name=term.name)
     result_dtype, dtype = ns.loss_dtypes(xp, array, name=term.name)
     return ns.finish(xp, xp.sum(ns.astype(xp, array, dtype)), result_dtype)
+
+
+def zero_d(value: Any) -> Any:
+    """``value`` as a 0-d array of its library: NumPy arithmetic on 0-d arrays gives
+    NumPy scalars, and every public result of losskit is an array."""
+    return ns.finish(ns.namespace(value), value, value.dtype)
