@@ -22,6 +22,7 @@ import losskit.engines.transformers
 import losskit.engines.window
 import losskit.jax
 import losskit.losses
+import losskit.objectives
 import losskit.regularizers
 import losskit.serialization
 import losskit.testing
@@ -68,10 +69,20 @@ API = {
     ],
     "losskit.aggregation": [
         "MODES",
+        "DeferredPlan",
+        "LossMeter",
+        "MeterReading",
         "Plan",
         "aggregate",
+        "deferred_plan",
         "plan",
         "resolve_mode",
+    ],
+    "losskit.objectives": [
+        "DeferredObjective",
+        "Objective",
+        "ObjectivePlan",
+        "Term",
     ],
     "losskit.distribute": [
         "DistributionContext",
@@ -208,6 +219,7 @@ API = {
 MODULES = {
     "losskit": losskit,
     "losskit.aggregation": losskit.aggregation,
+    "losskit.objectives": losskit.objectives,
     "losskit.distribute": losskit.distribute,
     "losskit.losses": losskit.losses,
     "losskit.regularizers": losskit.regularizers,
@@ -251,7 +263,7 @@ def test_every_public_callable_has_a_runnable_example() -> None:
 def test_import_loads_no_array_framework() -> None:
     code = (
         "import sys, losskit, losskit.aggregation, losskit.distribute, losskit.testing,"
-        " losskit.engines\n"
+        " losskit.engines, losskit.objectives\n"
         "loaded = sorted(m for m in ('torch', 'jax', 'tensorflow', 'cupy', 'array_api_strict',"
         " 'accelerate', 'lightning', 'transformers', 'deepspeed') if m in sys.modules)\n"
         "print(','.join(loaded))\n"

@@ -23,6 +23,7 @@ import array_api_compat
 import numpy as np
 
 from losskit import _namespace as ns
+from losskit._errors import invalid
 from losskit._kernels import penalty as _penalty
 from losskit._kernels import segments as _segments
 
@@ -122,6 +123,11 @@ class Backend:
         library has no autograd."""
         return fn(params), None
 
+    def scale_gradients(self, xp: ns.Namespace, grads: Any, factor: Any) -> Any:
+        """Every gradient of ``grads`` (a list of arrays) times the 0-d ``factor``, cast to
+        each gradient's dtype; new arrays (the standard has no in-place multiply)."""
+        return [g * xp.astype(factor, g.dtype) for g in _gradient_list(xp, grads)]
+
 
 class NumpyBackend(Backend):
     name = "numpy"
@@ -163,6 +169,12 @@ class NumpyBackend(Backend):
         result, dtype = _penalty.result_dtype(xp, arrays[0])
         total = penalty_numpy.penalty(arrays, l1, l2, dtype)
         return np.asarray(total, dtype=np.float64).astype(result)
+
+    def scale_gradients(self, xp: ns.Namespace, grads: Any, factor: Any) -> Any:
+        found = _gradient_list(xp, grads)
+        for g in found:  # in place, as torch's _foreach_mul_
+            np.multiply(g, factor, out=g, casting="same_kind")
+        return found
 
 
 class StrictBackend(Backend):
@@ -258,6 +270,27 @@ class TorchBackend(Backend):
         ]
         return value.detach(), [g.detach() for g in filled]
 
+    def scale_gradients(self, xp: ns.Namespace, grads: Any, factor: Any) -> Any:
+        # one fused in-place multiply per (device, dtype) group; a parameter stands for its
+        # .grad (None: skipped), any other tensor is taken as a gradient itself
+        torch = self.torch
+        found: list[Any] = []
+        for item in _iterable(grads):
+            if not isinstance(item, torch.Tensor):
+                raise TypeError(invalid("grads", "parameters or gradient tensors", item))
+            if item.is_leaf and item.requires_grad:
+                if item.grad is not None:
+                    found.append(item.grad)
+            else:
+                found.append(item)
+        groups: dict[tuple[Any, Any], list[Any]] = {}
+        for grad in found:
+            groups.setdefault((grad.device, grad.dtype), []).append(grad)
+        with torch.no_grad():
+            for (device, dtype), tensors in groups.items():
+                torch._foreach_mul_(tensors, factor.to(device=device, dtype=dtype))
+        return found
+
 
 class JaxBackend(Backend):
     name = "jax"
@@ -299,6 +332,10 @@ class JaxBackend(Backend):
         value, grads = self.jax.value_and_grad(fn)(params)
         return value, self.jax.tree_util.tree_leaves(grads)
 
+    def scale_gradients(self, xp: ns.Namespace, grads: Any, factor: Any) -> Any:
+        # a pure function of the pytree: JAX arrays are immutable
+        return self.jax.tree_util.tree_map(lambda g: g * factor.astype(g.dtype), grads)
+
 
 # Keyed by the namespace module's name: TorchDynamo reads a module's ``__name__`` but
 # cannot trace a module object as a dict key.
@@ -330,3 +367,30 @@ def pytree_leaves(tree: Any) -> list[tuple[tuple[Any, ...], Any]] | None:
 
     flat, _ = jax.tree_util.tree_flatten_with_path(tree)
     return [(tuple(path), leaf) for path, leaf in flat]
+
+
+def _iterable(grads: Any) -> list[Any]:
+    if hasattr(grads, "shape") or isinstance(grads, (str, bytes)):
+        raise TypeError(
+            invalid(
+                "grads",
+                "a list (or iterable) of gradients or parameters, not one array",
+                grads,
+                hint="Wrap a single gradient in a list.",
+            )
+        )
+    try:
+        return list(grads)
+    except TypeError:
+        raise TypeError(
+            invalid("grads", "a list (or iterable) of gradients or parameters", grads)
+        ) from None
+
+
+def _gradient_list(xp: ns.Namespace, grads: Any) -> list[Any]:
+    found = _iterable(grads)
+    for index, grad in enumerate(found):
+        library = None if not hasattr(grad, "dtype") else ns.namespace(grad)
+        if ns.is_python_number(grad) or library is not xp:
+            raise TypeError(invalid(f"grads[{index}]", f"an array of {xp.__name__}", grad))
+    return found

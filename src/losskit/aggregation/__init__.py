@@ -8,6 +8,10 @@ Public names are re-exported here, one per line.
 """
 
 from losskit.aggregation._aggregate import aggregate
+from losskit.aggregation._deferred import DeferredPlan
+from losskit.aggregation._deferred import deferred_plan
+from losskit.aggregation._meter import LossMeter
+from losskit.aggregation._meter import MeterReading
 from losskit.aggregation._modes import MODES
 from losskit.aggregation._plan import Plan
 from losskit.aggregation._plan import plan
@@ -15,8 +19,12 @@ from losskit.aggregation._resolve import resolve_mode
 
 __all__ = [
     "MODES",
+    "DeferredPlan",
+    "LossMeter",
+    "MeterReading",
     "Plan",
     "aggregate",
+    "deferred_plan",
     "plan",
     "resolve_mode",
 ]

@@ -17,7 +17,14 @@ from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit.aggregation._inputs import Inputs, MicroBatch
 
-__all__ = ["Sequences", "global_counts", "local_counts"]
+__all__ = [
+    "Sequences",
+    "add_groups",
+    "global_counts",
+    "joint_counts",
+    "local_counts",
+    "sequences",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,20 +154,42 @@ def _groups_of_sequences(xp: ns.Namespace, batch: MicroBatch, name: str) -> Any:
 def global_counts(xp: ns.Namespace, local: dict[str, Any], reduce: Any) -> dict[str, Any]:
     """Pack ``local`` into one vector, sum it over the replicas with ``reduce`` (one call;
     none if there is nothing to count), unpack, and add G (the groups counted)."""
-    if not local:
+    return joint_counts(xp, [local], reduce)[0]
+
+
+def joint_counts(
+    xp: ns.Namespace, locals_: list[dict[str, Any]], reduce: Any
+) -> list[dict[str, Any]]:
+    """:func:`global_counts` of several count sets at once: every piece of every set in one
+    vector and one call of ``reduce`` (a multi-term objective's window costs one all-reduce
+    whatever its number of terms). The pieces share one dtype."""
+    pieces = [
+        (index, name, xp.reshape(local[name], (-1,)))
+        for index, local in enumerate(locals_)
+        for name in sorted(local)
+    ]
+    if not pieces:
         reduce(None)
-        return {}
-    names = sorted(local)
-    pieces = [xp.reshape(local[name], (-1,)) for name in names]
-    vector = _backends.of(xp).stop_gradient(xp.concat(pieces) if len(pieces) > 1 else pieces[0])
+        return [{} for _ in locals_]
+    flat = [piece for _, _, piece in pieces]
+    vector = _backends.of(xp).stop_gradient(xp.concat(flat) if len(flat) > 1 else flat[0])
     total = reduce(vector)
-    out, start = {}, 0
-    for name, piece in zip(names, pieces, strict=True):
+    outs: list[dict[str, Any]] = [{} for _ in locals_]
+    start = 0
+    for index, name, piece in pieces:
         stop = start + piece.shape[0]
-        out[name] = total[start:stop] if local[name].ndim else total[start]
+        outs[index][name] = total[start:stop] if locals_[index][name].ndim else total[start]
         start = stop
+    for out in outs:
+        add_groups(xp, out)
+    return outs
+
+
+def add_groups(xp: ns.Namespace, counts: dict[str, Any]) -> dict[str, Any]:
+    """Add G to per-group ``counts`` (in place): the groups with a sequence
+    (``count_empty``), else with a valid token; nothing for a mode without groups."""
     for name in ("group_present", "group_sequences", "group_tokens"):
-        if name in out:  # groups with a sequence (count_empty), else with a valid token
-            out["groups"] = xp.astype(xp.count_nonzero(out[name]), total.dtype)
+        if name in counts:
+            counts["groups"] = xp.astype(xp.count_nonzero(counts[name]), counts[name].dtype)
             break
-    return out
+    return counts

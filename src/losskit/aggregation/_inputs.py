@@ -19,7 +19,7 @@ from losskit._errors import invalid
 from losskit.aggregation._modes import Mode, spec
 from losskit.aggregation._resolve import resolve_with_options
 
-__all__ = ["Inputs", "MicroBatch", "read_inputs"]
+__all__ = ["Inputs", "MicroBatch", "read_inputs", "read_options"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,10 +60,7 @@ def read_inputs(
     count_empty: bool | None,
 ) -> Inputs:
     """Check every argument of :func:`losskit.aggregation.plan` (see there for the rules)."""
-    canonical, options = resolve_with_options(mode)
-    chosen = spec(canonical)
-    if count_empty is None:
-        count_empty = bool(options.get("count_empty", False))
+    chosen = spec(resolve_with_options(mode)[0])
     if not isinstance(masks, (list, tuple)) or not masks:
         raise TypeError(
             invalid("masks", "a non-empty list of [B, T] masks (one per micro-batch)", masks)
@@ -71,26 +68,15 @@ def read_inputs(
     count = len(masks)
     segment_ids = _parallel("segment_ids", segment_ids, count)
     groups_given = _parallel("group_ids", group_ids, count)
-    if not isinstance(count_empty, bool):
-        raise TypeError(invalid("count_empty", "True, False or None", count_empty))
-    groups = 0
-    if chosen.uses_groups:
-        if groups_given is None:
-            raise ValueError(
-                invalid("group_ids", f"a list of group ids for mode {chosen.name!r}", None)
-            )
-        if num_groups is None:
-            raise ValueError(
-                invalid(
-                    "num_groups",
-                    f"the number of groups (the same on every replica) for mode {chosen.name!r}",
-                    None,
-                )
-            )
-        groups = _positive_int("num_groups", num_groups)
-    else:
+    if chosen.uses_groups and groups_given is None:
+        raise ValueError(
+            invalid("group_ids", f"a list of group ids for mode {chosen.name!r}", None)
+        )
+    if not chosen.uses_groups:
         groups_given = None  # not used by this mode
-    length = _max_length(max_length, required=chosen.needs_max_length)
+    chosen, count_empty, groups, length = read_options(
+        mode, num_groups=num_groups, max_length=max_length, count_empty=count_empty
+    )
     arrays = [*masks, *(segment_ids or ()), *(groups_given or ())]
     names = _names("masks", count)
     names += _names("segment_ids", count) if segment_ids is not None else []
@@ -115,6 +101,33 @@ def read_inputs(
         batches.append(MicroBatch(mask, segments, grouped, stride))
     dtype = _backends.of(xp).widest_float(xp, batches[0].mask)
     return Inputs(xp, chosen, tuple(batches), dtype, groups, length, count_empty)
+
+
+def read_options(
+    mode: str, *, num_groups: int | None, max_length: float | None, count_empty: bool | None
+) -> tuple[Mode, bool, int, float]:
+    """``(mode, count_empty, num_groups, max_length)`` checked, the alias's rule filled in
+    (``num_groups`` 0 and ``max_length`` 1 where the mode has none): the options of a plan,
+    checked without any array (a deferred window or a meter is opened before its data)."""
+    canonical, options = resolve_with_options(mode)
+    chosen = spec(canonical)
+    if count_empty is None:
+        count_empty = bool(options.get("count_empty", False))
+    if not isinstance(count_empty, bool):
+        raise TypeError(invalid("count_empty", "True, False or None", count_empty))
+    groups = 0
+    if chosen.uses_groups:
+        if num_groups is None:
+            raise ValueError(
+                invalid(
+                    "num_groups",
+                    f"the number of groups (the same on every replica) for mode {chosen.name!r}",
+                    None,
+                )
+            )
+        groups = _positive_int("num_groups", num_groups)
+    length = _max_length(max_length, required=chosen.needs_max_length)
+    return chosen, count_empty, groups, length
 
 
 def _names(argument: str, count: int) -> list[str]:

@@ -8,11 +8,12 @@ from typing import Any
 from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit._kernels.sums import weighted_total
-from losskit.aggregation._counts import Sequences, global_counts, local_counts
+from losskit.aggregation._counts import Sequences, joint_counts, local_counts
 from losskit.aggregation._inputs import Inputs, read_inputs
+from losskit.aggregation._local import kept_losses, safe
 from losskit.distribute._window import sum_over_replicas, window_context
 
-__all__ = ["Plan", "plan"]
+__all__ = ["Plan", "build_plans", "plan"]
 
 
 class Plan:
@@ -140,20 +141,11 @@ class Plan:
 
     def _total(self, per_token_loss: Any, micro_batch: int, *, scaled: bool) -> Any:
         k = self._index(micro_batch)
-        xp, mask = self._inputs.xp, self._inputs.batches[k].mask
-        values = ns.as_array(xp, per_token_loss, name="per_token_loss", like=mask)
-        if tuple(values.shape) != tuple(mask.shape):
-            raise ValueError(
-                invalid(
-                    "per_token_loss",
-                    f"an array of the shape of masks[{k}], {tuple(mask.shape)}",
-                    values,
-                )
-            )
-        result_dtype, dtype = ns.loss_dtypes(xp, values, name="per_token_loss")
-        kept = xp.where(mask, ns.astype(xp, values, dtype), 0.0)  # NaN-safe: no 0 * inf
-        total = weighted_total(xp, kept, self._factor(k, scaled, dtype))
-        return ns.finish(xp, total, result_dtype)
+        kept, result_dtype, dtype = kept_losses(
+            self._inputs, k, per_token_loss, mask_name=f"masks[{k}]"
+        )
+        total = weighted_total(self._inputs.xp, kept, self._factor(k, scaled, dtype))
+        return ns.finish(self._inputs.xp, total, result_dtype)
 
     def _factor(self, k: int, scaled: bool, dtype: Any) -> Any:
         """``c_t`` (times the scale if ``scaled``) of micro-batch ``k``: a Python float, a
@@ -169,11 +161,6 @@ class Plan:
                 found = ns.astype(self._inputs.xp, found, dtype)
             self._factors[key] = found
         return found
-
-
-def _safe(xp: ns.Namespace, count: Any) -> Any:
-    """A count made a safe divisor: 1 where it is 0 (only masked tokens see those)."""
-    return xp.where(count > 0, count, 1.0)
 
 
 def _coefficients(inputs: Inputs, seqs: Sequences | None, counts: dict[str, Any], k: int) -> Any:
@@ -196,10 +183,10 @@ def _coefficients(inputs: Inputs, seqs: Sequences | None, counts: dict[str, Any]
         denominator = counts[mode.denominator]
         if mode.needs_max_length:
             denominator = denominator * inputs.max_length
-        numerator = 1.0 / _safe(xp, denominator)
+        numerator = 1.0 / safe(xp, denominator)
     if divisor is None:
         return numerator
-    return numerator / _safe(xp, divisor)
+    return numerator / safe(xp, divisor)
 
 
 def plan(
@@ -296,12 +283,28 @@ def plan(
         max_length=max_length,
         count_empty=count_empty,
     )
-    steps = len(inputs.batches)
-    context = window_context("plan", steps, "masks")
-    local, sequences = local_counts(inputs)
+    return build_plans([inputs], caller="plan")[0][0]
+
+
+def build_plans(
+    inputs: Sequence[Inputs], extra: Sequence[dict[str, Any]] = (), *, caller: str
+) -> tuple[list[Plan], list[dict[str, Any]]]:
+    """The plans of several checked inputs over the same window (a multi-term objective's
+    masks and modes), and the sums of ``extra`` local count sets (e.g. expert counts), all
+    with **one** all-reduce in the current context. The one place where a window's counts
+    are taken and combined over the replicas."""
+    steps = len(inputs[0].batches)
+    context = window_context(caller, steps, "masks")
+    counted = [local_counts(entry) for entry in inputs]
 
     def reduce(vector: Any) -> Any:
-        return sum_over_replicas(context, vector, steps=steps, caller="plan")
+        return sum_over_replicas(context, vector, steps=steps, caller=caller)
 
-    counts = global_counts(inputs.xp, local, reduce)
-    return Plan(inputs, sequences, counts, 1 if context is None else context.loss_scale)
+    locals_ = [counts for counts, _ in counted] + list(extra)
+    totals = joint_counts(inputs[0].xp, locals_, reduce)
+    scale = 1 if context is None else context.loss_scale
+    plans = [
+        Plan(entry, sequences, total, scale)
+        for entry, (_, sequences), total in zip(inputs, counted, totals, strict=False)
+    ]
+    return plans, totals[len(inputs) :]

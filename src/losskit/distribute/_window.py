@@ -8,7 +8,7 @@ from typing import Any
 from losskit._errors import invalid
 from losskit._state import DistributionContext, require_replica_context
 
-__all__ = ["sum_over_replicas", "window_context"]
+__all__ = ["reduce_over_replicas", "sum_over_replicas", "window_context"]
 
 
 def window_context(caller: str, steps: int, name: str) -> DistributionContext | None:
@@ -37,7 +37,13 @@ def sum_over_replicas(
     if context is None:
         return local
     context.window.micro_steps = steps
-    if local is None or context.num_replicas == 1:
+    return reduce_over_replicas(context, local, caller=caller)
+
+
+def reduce_over_replicas(context: DistributionContext | None, local: Any, *, caller: str) -> Any:
+    """Sum ``local`` (an array, or None for nothing to sum) over the replicas of
+    ``context``: one all-reduce, none for one replica or outside every context."""
+    if context is None or local is None or context.num_replicas == 1:
         return local
     if context.all_reduce is None:
         raise RuntimeError(

@@ -171,11 +171,12 @@ class AuditReport:
     """What :func:`audit_loss` found.
 
     Attributes:
-        mode, options: the target (canonical mode; ``count_empty``, ``max_length``).
+        mode, options: the target (canonical mode; ``count_empty``, ``max_length``, and
+            the term's ``coefficient`` where it is not 1).
         layout: the audited :class:`Layout`.
         weights: ``weights[r][k]``, each position's effective weight in the combined
             gradient (float64, shaped like the mask).
-        target: ``target[r][k]``, the mode's coefficients c_t.
+        target: ``target[r][k]``, the mode's coefficients c_t (times ``coefficient``).
         relative_error: ``||weights - target|| / ||target||`` over all positions (the
             absolute norm if the target is 0); NaN if a weight is NaN.
         max_abs_error: the largest ``|weight - target|``.
@@ -258,6 +259,7 @@ def audit_loss(
     prepare: Callable[[Window], Any] | None = None,
     rtol: float = 1e-6,
     seed: int = 0,
+    coefficient: float = 1.0,
 ) -> AuditReport:
     """Report every token's effective weight in the gradient your engine combines.
 
@@ -274,7 +276,10 @@ def audit_loss(
 
     The engine combines the micro-steps' gradients as ``layout`` says: a mean over
     replicas divides by R, ``accumulation="mean"`` by ``accumulation_steps``. The target is
-    ``mode``'s coefficient c_t on the whole step (canonical name or framework alias).
+    ``coefficient`` times ``mode``'s coefficient c_t on the whole step (canonical name or
+    framework alias): with a ``coefficient``, audit one term of a multi-term objective (a
+    z-loss, an MTP or side term, a load-balancing term's router probabilities) on its own,
+    against the weight its coefficient promises.
 
     Args:
         loss_fn: the function to audit.
@@ -289,6 +294,7 @@ def audit_loss(
             micro-step (build a plan, all-reduce counts); ``step.state`` holds the result.
         rtol: tolerated relative gradient error.
         seed: seed of the random per-token losses used for the reported loss values.
+        coefficient: the term's coefficient: the target is ``coefficient * c_t``.
 
     Returns:
         An :class:`AuditReport`; ``report.check()`` raises ``AssertionError`` unless it
@@ -322,10 +328,18 @@ def audit_loss(
         raise ValueError(invalid("library", f"one of {LIBRARIES}", library))
     if isinstance(rtol, bool) or not (isinstance(rtol, numbers.Real) and rtol >= 0):
         raise ValueError(invalid("rtol", "a non-negative number", rtol))
+    if (
+        isinstance(coefficient, bool)
+        or not isinstance(coefficient, numbers.Real)
+        or not math.isfinite(float(coefficient))
+    ):
+        raise ValueError(invalid("coefficient", "a finite real number", coefficient))
     canonical, options = resolve(mode)
     empty = bool(options.get("count_empty", False)) if count_empty is None else bool(count_empty)
     check_target(layout, canonical, max_length)
     target = target_weights(layout, canonical, max_length=max_length, count_empty=empty)
+    if coefficient != 1.0:
+        target = [[float(coefficient) * t for t in row] for row in target]
     rng = np.random.default_rng(seed)
     losses = [[rng.standard_normal(t.shape) for t in row] for row in target]
     backend = _Backend(library)
@@ -345,6 +359,8 @@ def audit_loss(
         for t, u in zip(tr, ur, strict=True)
     )
     settings = {"count_empty": empty, **({"max_length": max_length} if max_length else {})}
+    if coefficient != 1.0:
+        settings["coefficient"] = float(coefficient)
     return _report(canonical, settings, layout, weights, target, combined, target_loss, rtol)
 
 

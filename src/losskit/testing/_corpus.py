@@ -5,7 +5,9 @@ written as ``loss_fn(per_token_loss, step)`` for :func:`losskit.testing.audit_lo
 a layout on which the bug shows (uneven micro-batches, empty sequences, a partial window,
 packed rows ...) and the objective the framework means. ``audit()`` flags the buggy form and
 passes the corrected one. The source of each bug is in its ``source`` field and above its
-functions. Context-parallel bugs are left to the mesh contract (a later issue).
+functions. Bugs of auxiliary terms (MoE load balancing, MTP) are audited term by term
+against their coefficient; their tensor- and context-parallel factors are simulated
+constants until the mesh contract lands.
 
 The functions read only what the framework's code reads: the micro-batch, the replica's
 window of masks (prefetched), the engine description and an all-reduce for counts.
@@ -46,6 +48,8 @@ class PublishedBug:
         source: the issue or pull request (and code) that documents it.
         what: the bug in one sentence.
         mode, max_length, count_empty: the objective the framework means.
+        coefficient: for a term of a multi-term objective, the coefficient its weights
+            must carry (the target is ``coefficient * c_t``).
         layout: a step on which the bug shows.
         buggy, fixed: ``loss_fn(per_token_loss, step)`` as published, and corrected.
     """
@@ -59,6 +63,7 @@ class PublishedBug:
     fixed: LossFn = dataclasses.field(repr=False)
     max_length: float | None = None
     count_empty: bool = False
+    coefficient: float = 1.0
 
     def audit(self, *, fixed: bool = False, library: str = "numpy") -> AuditReport:
         """:func:`~losskit.testing.audit_loss` of the buggy (or fixed) form on ``layout``."""
@@ -69,6 +74,7 @@ class PublishedBug:
             max_length=self.max_length,
             count_empty=self.count_empty,
             library=library,
+            coefficient=self.coefficient,
         )
 
 
@@ -317,6 +323,77 @@ def group_token_mean(per_token_loss: Any, step: MicroStep) -> Any:
     return (per_token_loss * step.mask * rows[:, None]).sum() * step.num_ranks
 
 
+# ------------------------------------------- auxiliary terms of a multi-term objective
+# Each of these audits one term on its own, against the weight its coefficient promises
+# (``PublishedBug.coefficient``). A load-balancing term's audited per-token "loss" is the
+# router probability p_t of one expert e at each routed token: with statistics over the
+# global batch the term is coeff * E * f_e * sum_t p_t / T (T: routed tokens of the step),
+# i.e. coeff * E * f_e times the token mean of p. Its layout routes every position (full
+# masks) in equal micro-batches, so that per-micro-step and per-step statistics agree. The
+# tensor- and context-parallel sizes are simulated factors (_TP, _CP): the audit's layouts
+# have data-parallel replicas only.
+
+_AUX = 1e-2 * 8 * 0.25  # moe_aux_loss_coeff x E = 8 experts x f_e = 0.25 of the audited expert
+_MTP = 0.3  # mtp_loss_scaling_factor
+_TP = 2  # simulated tensor-parallel size (sequence parallel: a router sees T / tp tokens)
+_CP = 2  # simulated context-parallel size
+
+
+# Megatron #3672: _apply_global_aux_loss averages over the global micro-batch's tokens
+# (all-reduced over DP), and the DP gradient mean divides it once more: 1/dp.
+
+
+def megatron_global_aux_loss(per_token_loss: Any, step: MicroStep, *, compensated: bool) -> Any:
+    tokens = step.all_reduce(_tokens(step.mask))  # this micro-step's tokens over DP
+    aux = _AUX * _sum(per_token_loss, step) / tokens / step.micro_steps
+    return aux * step.num_ranks if compensated else aux
+
+
+# Megatron PR #5047: under --calculate-per-token-loss the aux loss (a mean over the router's
+# tokens) is multiplied by num_local_tokens before MoEAuxLossAutoScaler, and
+# finalize_model_grads divides every gradient by the step's total tokens (DP sums; the
+# post-hoc division is folded into the function here). With sequence parallelism the router
+# of a TP rank holds T / tp of the micro-batch's tokens: 1/tp. The fix multiplies by tp_cp size.
+
+
+def megatron_per_token_aux(per_token_loss: Any, step: MicroStep, *, compensated: bool) -> Any:
+    tokens = _tokens(step.mask)  # the micro-batch's tokens on this DP rank
+    aux = _AUX * _sum(per_token_loss, step) / tokens
+    local_tokens = tokens / _TP
+    scale = local_tokens * _TP if compensated else local_tokens
+    return aux * scale / _window_tokens(step)
+
+
+# Megatron PR #3959: MTPLossAutoScaler's scale is loss_scale / num_microbatches, and
+# num_microbatches is inflated by cp_size under context parallelism; the MoE aux loss got the
+# cp compensation (#2217), the MTP loss did not: 1/cp.
+
+
+def megatron_mtp_under_cp(per_token_loss: Any, step: MicroStep, *, compensated: bool) -> Any:
+    mtp = _MTP * _token_mean(per_token_loss, step)
+    return mtp if compensated else mtp / _CP
+
+
+# NeMo Automodel PR #1412: (1) MoEAuxLossAutoScaler.apply's result was discarded, so the value
+# the trainer backpropagates carries no aux-loss gradient; (2) main_loss_backward_scale was
+# never set, so FSDP's gradient mean divides the aux gradient by dp_group_size.
+
+
+def automodel_aux_detached(per_token_loss: Any, step: MicroStep, *, attached: bool) -> Any:
+    aux = _AUX * _sum(per_token_loss, step) / _window_tokens(step) * step.num_ranks
+    return aux if attached else 0.0 * aux  # the main loss alone: no aux gradient
+
+
+def automodel_aux_backward_scale(per_token_loss: Any, step: MicroStep, *, scaled: bool) -> Any:
+    aux = _AUX * _sum(per_token_loss, step) / _window_tokens(step)
+    return aux * step.num_ranks if scaled else aux
+
+
+def _routed_layout(gradients: str = "mean") -> Layout:
+    full = np.ones((2, 3))
+    return Layout([[full, full] for _ in range(4)], gradients=gradients)
+
+
 # ----------------------------------------------------------------------------- the corpus
 
 
@@ -524,5 +601,60 @@ def published_bugs() -> tuple[PublishedBug, ...]:
             grouped,
             _token_mean,
             group_token_mean,
+        ),
+        PublishedBug(
+            "megatron-global-aux-loss",
+            "https://github.com/NVIDIA/Megatron-LM/issues/3672",
+            "the global-batch aux loss averages over the global micro-batch's tokens and the DP "
+            "gradient mean divides it again: 1/dp too weak",
+            "token-mean",
+            _routed_layout(),
+            functools.partial(megatron_global_aux_loss, compensated=False),
+            functools.partial(megatron_global_aux_loss, compensated=True),
+            coefficient=_AUX,
+        ),
+        PublishedBug(
+            "megatron-per-token-aux-tp",
+            "https://github.com/NVIDIA/Megatron-LM/pull/5047",
+            "per-token-loss mode scales the aux loss by the router's local tokens, T/tp under "
+            "sequence parallelism (simulated tp=2), before dividing by all tokens: 1/tp",
+            "token-mean",
+            _routed_layout("sum"),
+            functools.partial(megatron_per_token_aux, compensated=False),
+            functools.partial(megatron_per_token_aux, compensated=True),
+            coefficient=_AUX,
+        ),
+        PublishedBug(
+            "megatron-mtp-cp",
+            "https://github.com/NVIDIA/Megatron-LM/pull/3959",
+            "the MTP loss scale divides by num_microbatches, inflated by cp_size under context "
+            "parallelism (simulated cp=2): 1/cp",
+            "token-mean",
+            busy,
+            functools.partial(megatron_mtp_under_cp, compensated=False),
+            functools.partial(megatron_mtp_under_cp, compensated=True),
+            coefficient=_MTP,
+        ),
+        PublishedBug(
+            "automodel-aux-never-flows",
+            "https://github.com/NVIDIA-NeMo/Automodel/pull/1412",
+            "MoEAuxLossAutoScaler.apply's result is discarded: no aux-loss gradient reaches "
+            "the router",
+            "token-mean",
+            _routed_layout(),
+            functools.partial(automodel_aux_detached, attached=False),
+            functools.partial(automodel_aux_detached, attached=True),
+            coefficient=_AUX,
+        ),
+        PublishedBug(
+            "automodel-aux-backward-scale",
+            "https://github.com/NVIDIA-NeMo/Automodel/issues/1408",
+            "main_loss_backward_scale is never set, so FSDP's gradient mean divides the aux "
+            "gradient by dp_group_size: the coefficient shrinks with parallelism",
+            "token-mean",
+            _routed_layout(),
+            functools.partial(automodel_aux_backward_scale, scaled=False),
+            functools.partial(automodel_aux_backward_scale, scaled=True),
+            coefficient=_AUX,
         ),
     )

@@ -1,0 +1,104 @@
+"""Random windows for the objective tests: R replicas, each with its own number of
+micro-batches (deferred windows need not agree), padded or packed rows, empty sequences and
+micro-batches; and the helpers that run a step on simulated replicas and count its
+all-reduces."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from losskit.distribute import get_context, replica_context
+from losskit.testing import run_replicas
+from tests.aggregation import _layouts
+
+
+def window(
+    seed: int,
+    present: list[int],
+    *,
+    packed: bool,
+    density: float,
+    num_groups: int = 3,
+    max_rows: int = 3,
+    max_length: int = 5,
+) -> list[list[dict[str, Any]]]:
+    """``layout[r][k]`` with ``present[r]`` micro-batches on replica r (0 rows: empty)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for count in present:
+        batches = []
+        for _ in range(count):
+            rows = int(rng.integers(0, max_rows + 1))
+            length = int(rng.integers(1, max_length + 1))
+            batches.append(
+                _layouts.micro_batch(
+                    rng, rows, length, packed=packed, num_groups=num_groups, density=density
+                )
+            )
+        out.append(batches)
+    return out
+
+
+def engine_division(replicas: int, steps: int, gradients: str, accumulation: str) -> float:
+    """What the engine's combination multiplies each replica's micro-step gradient by."""
+    return (1.0 / replicas if gradients == "mean" else 1.0) * (
+        1.0 / steps if accumulation == "mean" else 1.0
+    )
+
+
+def counting(step: Callable[[int, list[int]], Any]) -> Callable[[int], Any]:
+    """``step(r, calls)`` run inside a copy of the simulated replica's context whose
+    all-reduces are counted in ``calls[0]``."""
+
+    def run(r: int) -> Any:
+        base = get_context()
+        assert base is not None
+        assert base.all_reduce is not None
+        calls = [0]
+
+        def all_reduce(value: Any) -> Any:
+            calls[0] += 1
+            return base.all_reduce(value)  # type: ignore[misc]
+
+        with replica_context(
+            base.num_replicas,
+            replica_id=r,
+            gradients=base.gradients,
+            accumulation_steps=base.accumulation_steps,
+            accumulation=base.accumulation,
+            all_reduce=all_reduce,
+        ):
+            return step(r, calls)
+
+    return run
+
+
+def layout_and_losses(step: dict[str, Any], **options: Any) -> tuple[list, list]:
+    """The random window of a hypothesis ``step`` (``seed``, ``present`` per replica,
+    ``packed``, ``density``) and its per-token losses (garbage where masked)."""
+    layout = window(
+        step["seed"], step["present"], packed=step["packed"], density=step["density"], **options
+    )
+    return layout, _layouts.losses(step["seed"], layout)
+
+
+def run_counted(
+    replica: Callable[[int, list[int]], Any], step: dict[str, Any]
+) -> tuple[list[Any], float]:
+    """``replica(r, calls)`` on the step's simulated replicas and engine (``gradients``,
+    ``steps``, ``accumulation``; sums by default), all-reduces counted; and what the
+    engine's combination multiplies each micro-step's gradient by."""
+    gradients = step.get("gradients", "sum")
+    accumulation = step.get("accumulation", "sum")
+    steps = step.get("steps", 1)
+    results = run_replicas(
+        counting(replica),
+        step["replicas"],
+        gradients=gradients,
+        accumulation_steps=steps,
+        accumulation=accumulation,
+    )
+    return results, engine_division(step["replicas"], steps, gradients, accumulation)
