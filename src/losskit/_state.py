@@ -32,6 +32,7 @@ __all__ = [
     "get_context",
     "num_replicas_in_sync",
     "require_replica_context",
+    "sequence_fields",
     "step_split",
 ]
 
@@ -74,6 +75,11 @@ class DistributionContext:
             ``backward`` on each, gradients add up in ``.grad``) or ``"mean"`` (the engine
             divides each by ``accumulation_steps``, as DeepSpeed and accelerate do).
         engine: which engine: ``"replica_context"``, ``"torch"`` or ``"jax"``.
+        sequence_shards: ranks of this replica's sequence group (context parallelism):
+            each of its sequences is split along T over that many replicas, which count
+            among ``num_replicas`` (1: no split).
+        sequence_shard: this replica's index in its sequence group (a traced index under
+            JAX).
 
     Example:
         >>> from losskit.distribute import replica_context
@@ -94,6 +100,17 @@ class DistributionContext:
         default=None, repr=False, compare=False
     )
     window: _Window = dataclasses.field(default_factory=_Window, repr=False, compare=False)
+    sequence_shards: int = 1
+    sequence_shard: Any = 0
+    sequence_all_reduce: Callable[[Any], Any] | None = dataclasses.field(
+        default=None, repr=False, compare=False
+    )
+
+    @property
+    def data_replicas(self) -> int:
+        """Replicas that hold different sequences: ``num_replicas / sequence_shards`` (the
+        ranks of a sequence group hold parts of the same sequences)."""
+        return self.num_replicas // self.sequence_shards
 
     @property
     def in_cross_replica_context(self) -> bool:
@@ -150,6 +167,29 @@ def engine_fields(
         "accumulation": check_mode(accumulation, "accumulation"),
         "window": _window(micro_steps, steps),
     }
+
+
+def sequence_fields(
+    num_replicas: int, shards: object, shard: object, all_reduce: object
+) -> dict[str, Any]:
+    """The validated sequence split of a simulated context: ``shards`` ranks per sequence
+    group (a divisor of ``num_replicas``), this rank's ``shard`` and the group's sum."""
+    count = check_count(shards, "sequence_shards")
+    if num_replicas % count:
+        raise ValueError(
+            invalid("sequence_shards", f"a divisor of num_replicas={num_replicas}", count)
+        )
+    if (
+        isinstance(shard, bool)
+        or not isinstance(shard, numbers.Integral)
+        or not 0 <= int(shard) < count
+    ):
+        raise ValueError(
+            invalid("sequence_shard", f"an integer in [0, {count}) for {count} shards", shard)
+        )
+    if all_reduce is not None and not callable(all_reduce):
+        raise TypeError(invalid("sequence_all_reduce", "a callable or None", all_reduce))
+    return {"sequence_shards": count, "sequence_shard": int(shard), "sequence_all_reduce": all_reduce}
 
 
 @contextlib.contextmanager

@@ -58,8 +58,12 @@ def read_inputs(
     num_groups: int | None,
     max_length: float | None,
     count_empty: bool | None,
+    sequence_shards: int = 1,
 ) -> Inputs:
-    """Check every argument of :func:`losskit.aggregation.plan` (see there for the rules)."""
+    """Check every argument of :func:`losskit.aggregation.plan` (see there for the rules).
+    Under context parallelism (``sequence_shards > 1``) packed segment ids may reach the
+    whole row's length, ``T * sequence_shards``, and are counted in that many bins per row
+    on every shard (the per-sequence counts are summed over the shards)."""
     canonical, options = resolve_with_options(mode)
     chosen = spec(canonical)
     if count_empty is None:
@@ -102,11 +106,14 @@ def read_inputs(
         segments, stride = None, 0
         if segment_ids is not None:
             segments = _ids(xp, segment_ids[k], f"segment_ids[{k}]", mask, tuple(mask.shape))
-            high = _check_range(xp, segments, f"segment_ids[{k}]", mask.shape[1], "row length")
+            bound = int(mask.shape[1]) * sequence_shards
+            what = "row length" if sequence_shards == 1 else "the whole row's length"
+            high = _check_range(xp, segments, f"segment_ids[{k}]", bound, what)
             # Fewer bins where the ids were read (the same counts, faster); JAX keeps the
-            # static bound T so that shapes never depend on values.
-            static = high is None or _backends.of(xp).static_shapes
-            stride = int(mask.shape[1]) if high is None or static else high + 1
+            # static bound T so that shapes never depend on values, and the shards of a
+            # sequence group all use the whole row's bound (their counts are summed).
+            static = high is None or _backends.of(xp).static_shapes or sequence_shards > 1
+            stride = bound if static else high + 1
         grouped = None
         if groups_given is not None:
             shape = tuple(mask.shape) if segments is not None else tuple(mask.shape[:1])

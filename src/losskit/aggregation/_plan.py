@@ -10,6 +10,7 @@ from losskit._errors import invalid
 from losskit._kernels.sums import weighted_total
 from losskit.aggregation._counts import Sequences, global_counts, local_counts
 from losskit.aggregation._inputs import Inputs, read_inputs
+from losskit._state import get_context
 from losskit.distribute._window import sum_over_replicas, window_context
 
 __all__ = ["Plan", "plan"]
@@ -287,6 +288,7 @@ def plan(
         array([[0.25, 0.25, 0.  ],
                [0.  , 0.  , 0.  ]])
     """
+    current = get_context()
     inputs = read_inputs(
         masks,
         mode=mode,
@@ -295,10 +297,11 @@ def plan(
         num_groups=num_groups,
         max_length=max_length,
         count_empty=count_empty,
+        sequence_shards=1 if current is None else current.sequence_shards,
     )
     steps = len(inputs.batches)
     context = window_context("plan", steps, "masks")
-    local, sequences = local_counts(inputs)
+    local, sequences = local_counts(inputs, context)
 
     def reduce(vector: Any) -> Any:
         return sum_over_replicas(context, vector, steps=steps, caller="plan")

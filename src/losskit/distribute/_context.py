@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from losskit._errors import invalid
-from losskit._state import DistributionContext, check_count, engine_fields, enter
+from losskit._state import DistributionContext, check_count, engine_fields, enter, sequence_fields
 
 __all__ = ["cross_replica_context", "replica_context"]
 
@@ -23,6 +23,9 @@ def replica_context(
     accumulation: str = "sum",
     all_reduce: Callable[[Any], Any] | None = None,
     micro_steps: int | None = None,
+    sequence_shards: int = 1,
+    sequence_shard: int = 0,
+    sequence_all_reduce: Callable[[Any], Any] | None = None,
 ) -> contextlib.AbstractContextManager[DistributionContext]:
     """Run the enclosed code as replica ``replica_id`` of ``num_replicas``.
 
@@ -49,11 +52,19 @@ def replica_context(
         micro_steps: micro-batches this step really has, if fewer than
             ``accumulation_steps`` (a partial last window) and not counted by a
             ``global_denominator`` call inside this context.
+        sequence_shards: context parallelism: each sequence is split along T over this
+            many replicas (a divisor of ``num_replicas``; ``docs/parallelism.md``).
+        sequence_shard: this replica's index in its sequence group.
+        sequence_all_reduce: a function that sums an array over the sequence group (used
+            at most once per window by :func:`losskit.aggregation.plan`, on the
+            per-sequence token counts).
 
     Raises:
-        ValueError: ``num_replicas`` or ``accumulation_steps`` is not a positive integer,
-            ``replica_id`` is out of range, or a mode is not ``"sum"``/``"mean"``.
-        TypeError: ``all_reduce`` is not callable.
+        ValueError: ``num_replicas``, ``accumulation_steps`` or ``sequence_shards`` is not
+            a positive integer (``sequence_shards`` a divisor of ``num_replicas``),
+            ``replica_id`` or ``sequence_shard`` is out of range, or a mode is not
+            ``"sum"``/``"mean"``.
+        TypeError: ``all_reduce`` or ``sequence_all_reduce`` is not callable.
 
     Example:
         >>> import numpy as np, losskit
@@ -77,6 +88,7 @@ def replica_context(
         int(replica_id),
         all_reduce=all_reduce,
         **engine_fields(gradients, accumulation_steps, accumulation, micro_steps),
+        **sequence_fields(count, sequence_shards, sequence_shard, sequence_all_reduce),
     )
     return enter(context)
 
