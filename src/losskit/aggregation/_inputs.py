@@ -108,7 +108,13 @@ def read_inputs(
             segments = _ids(xp, segment_ids[k], f"segment_ids[{k}]", mask, tuple(mask.shape))
             bound = int(mask.shape[1]) * sequence_shards
             what = "row length" if sequence_shards == 1 else "the whole row's length"
-            high = _check_range(xp, segments, f"segment_ids[{k}]", bound, what)
+            more = (
+                " Under context parallelism, enter the engine's context with its sequence "
+                "group (ids then reach the whole row's length)."
+                if sequence_shards == 1
+                else ""
+            )
+            high = _check_range(xp, segments, f"segment_ids[{k}]", bound, what, more=more)
             # Fewer bins where the ids were read (the same counts, faster); JAX keeps the
             # static bound T so that shapes never depend on values, and the shards of a
             # sequence group all use the whole row's bound (their counts are summed).
@@ -190,7 +196,9 @@ def _ids(xp: ns.Namespace, value: Any, name: str, mask: Any, shape: tuple[int, .
     return ns.astype(xp, ids, _backends.of(xp).index_dtype(xp, ids))
 
 
-def _check_range(xp: ns.Namespace, ids: Any, name: str, stop: int, what: str) -> int | None:
+def _check_range(
+    xp: ns.Namespace, ids: Any, name: str, stop: int, what: str, *, more: str = ""
+) -> int | None:
     """``0 <= ids < stop``, where the values are readable; returns the largest id then."""
     if math.prod(ids.shape) == 0 or not _backends.of(xp).host_readable(ids):
         return None
@@ -199,7 +207,7 @@ def _check_range(xp: ns.Namespace, ids: Any, name: str, stop: int, what: str) ->
         return None
     if bound >= stop:
         low, high = _read(xp.min(ids)), _read(xp.max(ids))
-        hint = f"It holds values from {low:.0f} to {high:.0f}."
+        hint = f"It holds values from {low:.0f} to {high:.0f}.{more}"
         raise ValueError(invalid(name, f"integers in [0, {stop}) ({what})", ids, hint=hint))
     return int(bound)
 

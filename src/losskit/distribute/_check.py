@@ -217,12 +217,17 @@ def _coverage(
         if beyond.size:
             row = int(beyond[0][0])
             found = array[row][(array[row] < 0) | (array[row] >= length)]
+            whole = (
+                "the row this rank holds (no sequence group)"
+                if shards == 1
+                else f"the whole row {ranks} hold"
+            )
             return LayoutError(
                 f"row {row} of micro-batch {k} holds positions {found[:5].tolist()} outside "
-                f"[0, {length}), the whole row {ranks} hold(s): the rest of this sequence "
-                "lives on ranks outside the sequence group, and its tokens there would not "
-                "be counted with it. Pass the whole context-parallel group as the sequence "
-                "group (`sequence_group=`, `sequence_axis=`).",
+                f"[0, {length}), {whole}: the rest of this sequence lives on ranks outside "
+                "the sequence group, and its tokens there would not be counted with it. "
+                "Pass the whole context-parallel group as the sequence group "
+                "(`sequence_group=`, `sequence_axis=`).",
                 kind="missing",
                 micro_batch=k,
                 row=row,
