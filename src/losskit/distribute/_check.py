@@ -6,8 +6,10 @@ the rows of the ranks of one sequence group are the same sequences. Each token's
 in the whole (unsharded) row names it: over a sequence group, the positions of each row
 must be every column of the whole row exactly once. A column held twice is a token counted
 twice (ranks that load the same micro-batch without splitting it, a sequence group larger
-than the real split); a column held by no rank is a token counted nowhere (a sequence split
-over ranks outside the declared group, or no group declared at all).
+than the real split); a position beyond the whole row is a token whose sequence is also
+split over ranks outside the group (a group too small, or none declared), counted there
+apart from it. The group's positions are as many as the whole row's columns, so a column
+held by no rank always comes with one of these two.
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ class LayoutError(ValueError):
 
     Attributes:
         kind: ``"twice"`` (a column held by two or more ranks of a sequence group),
-            ``"missing"`` (a column held by none, or a position beyond the whole row),
+            ``"missing"`` (a position beyond the whole row: the rest of the sequence is on
+            ranks outside the group),
             ``"shapes"`` (the ranks of a sequence group disagree on the micro-batches or
             their rows), ``"elsewhere"`` (another sequence group of the combining group
             failed; its ranks say where).
         micro_batch, row, column: where, when it applies (else None).
-        count: how many ranks hold that column (``"twice"``, ``"missing"``).
+        count: how many times that column is held (``"twice"``; 0 for ``"missing"``).
         replicas: ``"elsewhere"``: the replicas whose sequence group failed.
 
     Example:
@@ -216,22 +219,20 @@ def _coverage(
         beyond = np.argwhere(bins[:, length] > 0)
         if beyond.size:
             row = int(beyond[0][0])
-            found = array[row][(array[row] < 0) | (array[row] >= length)]
             whole = (
                 "the row this rank holds (no sequence group)"
                 if shards == 1
                 else f"the whole row {ranks} hold"
             )
             return LayoutError(
-                f"row {row} of micro-batch {k} holds positions {found[:5].tolist()} outside "
-                f"[0, {length}), {whole}: the rest of this sequence lives on ranks outside "
-                "the sequence group, and its tokens there would not be counted with it. "
-                "Pass the whole context-parallel group as the sequence group "
+                f"row {row} of micro-batch {k} holds {int(bins[row, length])} position(s) "
+                f"outside [0, {length}), {whole}: the rest of this sequence lives on ranks "
+                "outside the sequence group, and its tokens there would not be counted with "
+                "it. Pass the whole context-parallel group as the sequence group "
                 "(`sequence_group=`, `sequence_axis=`).",
                 kind="missing",
                 micro_batch=k,
                 row=row,
-                column=int(found[0]),
                 count=0,
             )
         twice = np.argwhere(bins[:, :length] > 1)
@@ -247,19 +248,6 @@ def _coverage(
                 row=row,
                 column=column,
                 count=times,
-            )
-        missing = np.argwhere(bins[:, :length] == 0)
-        if missing.size:
-            row, column = (int(i) for i in missing[0])
-            return LayoutError(
-                f"column {column} of row {row} in micro-batch {k} (a whole row of {length}) "
-                f"is held by none of {ranks}: its token would not be counted. Is each "
-                "sequence split over ranks outside the sequence group?",
-                kind="missing",
-                micro_batch=k,
-                row=row,
-                column=column,
-                count=0,
             )
     return None
 
