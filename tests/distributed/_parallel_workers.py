@@ -26,13 +26,19 @@ STEPS = 3  # accumulation_steps: present < STEPS is a partial last window
 
 
 def run(rank: int, world: int) -> dict[str, Any]:
-    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
 
     assert world == 4
-    # [data, inner] meshes: the inner groups {0, 1}, {2, 3}; the data groups {0, 2}, {1, 3}
-    inner = [dist.new_group([0, 1]), dist.new_group([2, 3])]
-    across = [dist.new_group([0, 2]), dist.new_group([1, 3])]
-    groups = {"inner": inner[rank // 2], "data": across[rank % 2]}
+    # a [data, inner] mesh: the inner groups {0, 1}, {2, 3}; the data groups {0, 2}, {1, 3};
+    # the flattened data x inner group, over which DDP and FSDP2 combine the CP gradients
+    mesh = init_device_mesh("cpu", (2, 2), mesh_dim_names=("data", "inner"))
+    flat = mesh["data", "inner"]._flatten()
+    groups = {
+        "inner": mesh["inner"].get_group(),
+        "data": mesh["data"].get_group(),
+        "combining": flat.get_group(),
+        "combining mesh": flat,
+    }
     return {
         "cp": context_parallel(rank, groups),
         "checks": layout_checks(rank, groups),
@@ -87,26 +93,26 @@ def counting_collectives(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[
         dist.all_reduce = original
 
 
-def _engine(torch: Any, model: Any, engine: str) -> Any:
-    """The model as the engine wraps it: DDP or FSDP2 over the whole data x context
+def _engine(torch: Any, model: Any, engine: str, groups: dict[str, Any]) -> Any:
+    """The model as the engine wraps it: DDP or FSDP2 over the flattened data x context
     group (both average), or bare for a summing engine (its gradients summed by hand)."""
     if engine == "ddp":
         from torch.nn.parallel import DistributedDataParallel
 
-        return DistributedDataParallel(model)
+        return DistributedDataParallel(model, process_group=groups["combining"])
     if engine == "fsdp":
         from torch.distributed.fsdp import fully_shard
 
-        return fully_shard(model)
+        return fully_shard(model, mesh=groups["combining mesh"])
     return model
 
 
-def _full_gradient(torch: Any, model: Any, engine: str) -> np.ndarray:
+def _full_gradient(torch: Any, model: Any, engine: str, group: Any) -> np.ndarray:
     import torch.distributed as dist
 
     weight = model.weight
     if engine == "sum":
-        dist.all_reduce(weight.grad, op=dist.ReduceOp.SUM)
+        dist.all_reduce(weight.grad, op=dist.ReduceOp.SUM, group=group)
     grad = weight.grad
     if hasattr(grad, "full_tensor"):  # FSDP2: a sharded DTensor
         grad = grad.full_tensor()
@@ -133,9 +139,9 @@ def _cp_step(
         # user numbers each shard's segments 0, 1, ... (each piece then counts as a sequence)
         tensors = [{**t, "seg": _renumbered(torch, t["seg"])} for t in tensors]
     model = _linear(torch)
-    net = _engine(torch, model, engine)
+    net = _engine(torch, model, engine, groups)
     context: dict[str, Any] = {
-        "losskit": {"sequence_group": groups["inner"]},
+        "losskit": {"process_group": groups["combining"], "sequence_group": groups["inner"]},
         "no-sequence-group": {},
         "data-group": {"process_group": groups["data"]},
     }[setup]
@@ -157,7 +163,7 @@ def _cp_step(
         with sync:
             per_token = (net(t["x"]).squeeze(-1) - t["y"]) ** 2
             p.loss(per_token, k).backward()
-    return _full_gradient(torch, model, engine), calls
+    return _full_gradient(torch, model, engine, groups["combining"]), calls
 
 
 def _renumbered(torch: Any, segments: Any) -> Any:
@@ -191,8 +197,9 @@ def context_parallel(rank: int, groups: dict[str, Any]) -> list[dict[str, Any]]:
                     torch, tensors, options, engine=engine, setup="losskit", groups=groups
                 )
                 found["grad"][f"{mode} {count_empty} {engine} losskit"] = grad
+                names = {id(groups["inner"]): "sequence", id(groups["combining"]): "combining"}
                 found["calls"][f"{mode} {count_empty} {engine}"] = [
-                    "sequence" if g is groups["inner"] else "combining" for g in calls
+                    names.get(id(g), repr(g)) for g in calls
                 ]
             for setup in ("no-sequence-group", "data-group"):  # the naive setups
                 grad, _ = _cp_step(
