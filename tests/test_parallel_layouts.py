@@ -30,8 +30,12 @@ from losskit.testing import run_replicas
 from tests.aggregation import _layouts, _split
 
 VARIANTS = [(mode, count_empty) for mode in MODES for count_empty in (False, True)]
-NEEDS_SEQUENCES = ("seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm",
-                   "group-seq-mean")  # fmt: skip
+NEEDS_SEQUENCES = (
+    "seq-mean-token-mean",
+    "seq-mean-token-sum",
+    "seq-mean-token-sum-norm",
+    "group-seq-mean",
+)
 
 
 def counted(calls: list[str]) -> Any:
@@ -103,7 +107,7 @@ def test_every_mode_matches_the_unsharded_objective(step: dict[str, Any]) -> Non
                     count_empty=count_empty,
                 )
             weights = [np.asarray(p.weights(k)) / p.scale for k in range(step["present"])]
-            values = [float(p.loss(l, k)) / p.scale for k, l in enumerate(losses[r])]
+            values = [float(p.loss(loss, k)) / p.scale for k, loss in enumerate(losses[r])]
             out.append((weights, values, calls))
         return out
 
@@ -121,10 +125,16 @@ def test_every_mode_matches_the_unsharded_objective(step: dict[str, Any]) -> Non
         )
         objective = 0.0
         for r in range(ranks):
-            weights, values, calls = results[r][v]
+            weights, _, calls = results[r][v]
             for k in range(step["present"]):
                 np.testing.assert_allclose(weights[k], expected[r][k], rtol=1e-12, atol=1e-15)
-                objective += float(np.sum(np.where(expected[r][k] != 0, expected[r][k] * np.nan_to_num(losses[r][k]), 0.0)))  # fmt: skip
+                objective += float(
+                    np.sum(
+                        np.where(
+                            expected[r][k] != 0, expected[r][k] * np.nan_to_num(losses[r][k]), 0.0
+                        )
+                    )
+                )
             sequence = int(mode in NEEDS_SEQUENCES and step["shards"] > 1)
             combining = int(mode != "token-sum" and ranks > 1)
             assert calls == ["sequence"] * sequence + ["combining"] * combining, (mode, calls)
@@ -194,30 +204,42 @@ def test_check_layout_names_each_failure() -> None:
     whole = np.array([[0, 1, 2, 3]])
     halves = [[np.array([[0, 1]])], [np.array([[2, 3]])]]
     twice = _check([[whole[:, :2]], [whole[:, :2]]], 2)  # both shards hold columns 0-1
-    assert all(e.kind == "twice" and (e.micro_batch, e.row, e.column, e.count) == (0, 0, 0, 2) for e in twice)  # fmt: skip
+    assert all(
+        e.kind == "twice" and (e.micro_batch, e.row, e.column, e.count) == (0, 0, 0, 2)
+        for e in twice
+    )
     assert str(twice[0]).startswith("column 0 of row 0 in micro-batch 0 is held 2 times")
     gap = _check([[np.array([[0, 1]])], [np.array([[1, 3]])]], 2)
     assert [e.kind for e in gap] == ["twice", "twice"]  # column 1 twice (and 2 nowhere)
     missing = _check([[np.array([[0, 3]])], [np.array([[3, 4]])]], 2)
     assert [e.kind for e in missing] == ["missing", "missing"]  # 4: beyond the whole row
-    assert str(missing[0]).startswith("row 0 of micro-batch 0 holds 1 position(s) outside [0, 4), the whole row the 2 ranks of this sequence group hold")  # fmt: skip
+    assert str(missing[0]).startswith(
+        "row 0 of micro-batch 0 holds 1 position(s) outside [0, 4), "
+        "the whole row the 2 ranks of this sequence group hold"
+    )
     hole = _check([[np.array([[0, 0]])], [np.array([[2, 3]])]], 2)
     assert hole[0].kind == "twice"
     nowhere = _check([[np.array([[0, 5]])], [np.array([[2, 3]])]], 2)
     assert nowhere[0].kind == "missing"
     assert _check(halves, 2) == [None, None]
     undeclared = _check(halves, 1)  # split rows, no sequence group
-    assert undeclared[0].kind == "elsewhere" and undeclared[0].replicas == (1,)
+    assert undeclared[0].kind == "elsewhere"
+    assert undeclared[0].replicas == (1,)
     assert undeclared[1].kind == "missing"
     assert "the row this rank holds (no sequence group)" in str(undeclared[1])
     shapes = _check([[whole[:, :2]], [whole[:, :2], whole[:, 2:]]], 2)
     assert shapes[0].kind == "shapes"
     assert "hold [1, 2] micro-batches in this window" in str(shapes[0])
     rows = _check([[np.zeros((1, 2), int)], [np.zeros((2, 2), int)]], 2)
-    assert rows[0].kind == "shapes" and rows[0].micro_batch == 0
+    assert rows[0].kind == "shapes"
+    assert rows[0].micro_batch == 0
     assert "micro-batch 0 has [1, 2] rows on the 2 ranks" in str(rows[0])
     lonely = np.array([[0, 2]])
-    with pytest.raises(LayoutError, match=r"column 0 of row 0 in micro-batch 0 is held 2 times by the rank: its token would be counted 2 times"):  # fmt: skip
+    with pytest.raises(
+        LayoutError,
+        match=r"column 0 of row 0 in micro-batch 0 is held 2 times by the rank: its token "
+        r"would be counted 2 times",
+    ):
         check_layout([np.array([[0, 0]])])
     with pytest.raises(LayoutError, match=r"holds 1 position\(s\) outside \[0, 2\)"):
         check_layout([lonely])
@@ -226,13 +248,18 @@ def test_check_layout_names_each_failure() -> None:
 def test_check_layout_argument_errors() -> None:
     with pytest.raises(TypeError, match=r"Invalid `positions`: expected a non-empty list"):
         check_layout([])
-    with pytest.raises(TypeError, match=r"Invalid `positions\[0\]`: expected an array of integer dtype"):  # fmt: skip
+    with pytest.raises(
+        TypeError, match=r"Invalid `positions\[0\]`: expected an array of integer dtype"
+    ):
         check_layout([np.zeros((1, 2))])
     with pytest.raises(ValueError, match=r"Invalid `positions\[0\]`: expected a \[B, T\] array"):
         check_layout([np.zeros(3, int)])
     with cross_replica_context(2), pytest.raises(RuntimeError, match="cross-replica context"):
         check_layout([np.zeros((1, 2), int)])
-    with replica_context(2), pytest.raises(RuntimeError, match="check_layout: the context .* has no all-reduce"):  # fmt: skip
+    with (
+        replica_context(2),
+        pytest.raises(RuntimeError, match=r"check_layout: the context .* has no all-reduce"),
+    ):
         check_layout([np.array([[0, 1]])])
 
 
@@ -253,22 +280,37 @@ def test_check_layout_refuses_traced_values() -> None:
 def test_replica_context_sequence_arguments() -> None:
     with replica_context(4, replica_id=3, sequence_shards=2, sequence_shard=1) as context:
         assert (context.sequence_shards, context.sequence_shard, context.data_replicas) == (2, 1, 2)
-    with pytest.raises(ValueError, match=r"Invalid `sequence_shards`: expected a divisor of num_replicas=4, received 3"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid `sequence_shards`: expected a divisor of num_replicas=4, received 3",
+    ):
         replica_context(4, sequence_shards=3)
-    with pytest.raises(ValueError, match=r"Invalid `sequence_shards`: expected a positive integer"):  # fmt: skip
+    with pytest.raises(ValueError, match=r"Invalid `sequence_shards`: expected a positive integer"):
         replica_context(4, sequence_shards=0)
-    with pytest.raises(ValueError, match=r"Invalid `sequence_shard`: expected an integer in \[0, 2\) for 2 shards, received 2"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid `sequence_shard`: expected an integer in \[0, 2\) for 2 shards, received 2",
+    ):
         replica_context(4, sequence_shards=2, sequence_shard=2)
-    with pytest.raises(TypeError, match=r"Invalid `sequence_all_reduce`: expected a callable or None"):  # fmt: skip
+    with pytest.raises(
+        TypeError, match=r"Invalid `sequence_all_reduce`: expected a callable or None"
+    ):
         replica_context(4, sequence_shards=2, sequence_all_reduce=3)
-    with pytest.raises(ValueError, match=r"Invalid `sequence_shards`: expected a divisor of num_replicas=3, received 2"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid `sequence_shards`: expected a divisor of num_replicas=3, received 2",
+    ):
         run_replicas(lambda r: r, 3, sequence_shards=2)
 
 
 def test_a_plan_without_a_sequence_all_reduce_is_refused() -> None:
     with (
         replica_context(2, all_reduce=lambda x: 2 * x, sequence_shards=2),
-        pytest.raises(RuntimeError, match=r"plan: the context \(replica_context, sequences split over 2 replicas\) has no sequence all-reduce"),  # fmt: skip
+        pytest.raises(
+            RuntimeError,
+            match=r"plan: the context \(replica_context, sequences split over 2 replicas\) "
+            r"has no sequence all-reduce",
+        ),
     ):
         plan([np.ones((1, 2))], mode="seq-mean-token-mean")
 
@@ -279,15 +321,24 @@ def test_packed_ids_reach_the_whole_row_under_a_split() -> None:
         2, all_reduce=lambda x: 2 * x, sequence_shards=2, sequence_all_reduce=lambda x: 2 * x
     ):
         plan([mask], mode="seq-mean-token-mean", segment_ids=[np.array([[3, 3]])])
-        with pytest.raises(ValueError, match=r"Invalid `segment_ids\[0\]`: expected integers in \[0, 4\) \(the whole row's length\)"):  # fmt: skip
+        with pytest.raises(
+            ValueError,
+            match=r"Invalid `segment_ids\[0\]`: expected integers in \[0, 4\) "
+            r"\(the whole row's length\)",
+        ):
             plan([mask], mode="seq-mean-token-mean", segment_ids=[np.array([[4, 4]])])
-    with pytest.raises(ValueError, match=r"\(row length\).*enter the engine's context with its sequence group"):  # fmt: skip
+    with pytest.raises(
+        ValueError, match=r"\(row length\).*enter the engine's context with its sequence group"
+    ):
         plan([mask], mode="seq-mean-token-mean", segment_ids=[np.array([[3, 3]])])
 
 
 def test_torch_context_needs_an_initialized_group() -> None:
     pytest.importorskip("torch")
-    with pytest.raises(RuntimeError, match=r"torch_context\(sequence_group=.*\): torch.distributed is not initialized"):  # fmt: skip
+    with pytest.raises(
+        RuntimeError,
+        match=r"torch_context\(sequence_group=.*\): torch.distributed is not initialized",
+    ):
         torch_context(sequence_group=object())
 
 
@@ -305,5 +356,7 @@ def test_jax_context_sequence_axis() -> None:
         with jax_context(("data",), sequence_axis="seq", gradients="mean"):
             return x
 
-    with pytest.raises(ValueError, match=r"Invalid `sequence_axis`: expected an axis of axis_name \('data',\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError, match=r"Invalid `sequence_axis`: expected an axis of axis_name \('data',\)"
+    ):
         jax.vmap(jax.vmap(wrong, axis_name="seq"), axis_name="data")(jax.numpy.zeros((2, 3)))

@@ -189,7 +189,11 @@ def sequence_fields(
         )
     if all_reduce is not None and not callable(all_reduce):
         raise TypeError(invalid("sequence_all_reduce", "a callable or None", all_reduce))
-    return {"sequence_shards": count, "sequence_shard": int(shard), "sequence_all_reduce": all_reduce}
+    return {
+        "sequence_shards": count,
+        "sequence_shard": int(shard),
+        "sequence_all_reduce": all_reduce,
+    }
 
 
 @contextlib.contextmanager

@@ -119,11 +119,12 @@ def run(case: dict) -> dict:
                 p = _plan(variant, case, arrays, present, "seg")
                 return sum(p.weights(k).sum() for k in range(present))
 
-        spec = partial(jax.shard_map, mesh=mesh, in_specs=(specs,), out_specs=P(),
-                       check_vma=False)  # fmt: skip
+        spec = partial(jax.shard_map, mesh=mesh, in_specs=(specs,), out_specs=P(), check_vma=False)
         base = _psums(jax.make_jaxpr(spec(enter))(arrays).jaxpr)
         found = _psums(jax.make_jaxpr(spec(planned))(arrays).jaxpr)
-        return {key: found[key] - base.get(key, 0) for key in found if found[key] != base.get(key, 0)}
+        return {
+            key: found[key] - base.get(key, 0) for key in found if found[key] != base.get(key, 0)
+        }
 
     return {
         "losskit": np.asarray(step("seq", "seg")(w0, arrays)).tolist(),

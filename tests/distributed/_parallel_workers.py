@@ -209,8 +209,11 @@ def context_parallel(rank: int, groups: dict[str, Any]) -> list[dict[str, Any]]:
         if packed:  # the original ids without a sequence group: refused
             try:
                 with torch_context(accumulation_steps=STEPS):
-                    plan([t["mask"] for t in tensors], mode="seq-mean-token-mean",
-                         segment_ids=[t["seg"] for t in tensors])  # fmt: skip
+                    plan(
+                        [t["mask"] for t in tensors],
+                        mode="seq-mean-token-mean",
+                        segment_ids=[t["seg"] for t in tensors],
+                    )
                 found["refused"] = None
             except ValueError as error:
                 found["refused"] = str(error)

@@ -27,8 +27,12 @@ ROOT = Path(__file__).parents[2]
 DATA, SEQ, ROWS, LENGTH, FEATURES, GROUPS, MAX_LENGTH = 2, 4, 2, 16, 2, 3, 6.0
 VARIANTS = [(mode, count_empty) for mode in MODES for count_empty in (False, True)]
 W = [0.75, -0.5]
-NEEDS_SEQUENCES = ("seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm",
-                   "group-seq-mean")  # fmt: skip
+NEEDS_SEQUENCES = (
+    "seq-mean-token-mean",
+    "seq-mean-token-sum",
+    "seq-mean-token-sum-norm",
+    "group-seq-mean",
+)
 
 
 def _renumbered(block: np.ndarray) -> np.ndarray:
@@ -50,7 +54,10 @@ def _case(seed: int, engine: str, packed: bool, present: int) -> dict:
 
     def global_array(key: str) -> np.ndarray:  # [k, data * rows, T]: columns in device order
         return np.stack(
-            [np.concatenate([whole[d][k][key][:, order] for d in range(DATA)]) for k in range(present)]  # fmt: skip
+            [
+                np.concatenate([whole[d][k][key][:, order] for d in range(DATA)])
+                for k in range(present)
+            ]
         )
 
     shape = (present, DATA * ROWS, LENGTH)

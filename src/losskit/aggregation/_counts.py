@@ -103,6 +103,7 @@ def _whole_sequences(
         assert seqs is not None
         fields = [seqs.valid] if seqs.present is None else [seqs.valid, seqs.present]
         if with_groups and batch.packed:
+            assert seqs.present is not None  # counted under a split
             here = xp.astype(seqs.present > 0, dtype)
             group = xp.astype(_groups_of_sequences(xp, batch, f"group_ids[{k}]"), dtype)
             fields += [group * here + here, here]
@@ -152,7 +153,9 @@ def _group_counts(
     discard = size  # count_ids ignores this id
     if inputs.mode.group_count == "group_tokens":
         tokens = groups if batch.packed else groups[:, None]
-        counts = {"group_tokens": backend.count_ids(xp, xp.where(batch.mask, tokens, discard), size)}
+        counts = {
+            "group_tokens": backend.count_ids(xp, xp.where(batch.mask, tokens, discard), size)
+        }
         if batch.packed and _readable(batch):
             _groups_of_sequences(xp, batch, f"group_ids[{k}]")  # one group per sequence
         if inputs.count_empty:

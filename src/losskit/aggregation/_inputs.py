@@ -118,8 +118,8 @@ def read_inputs(
             # Fewer bins where the ids were read (the same counts, faster); JAX keeps the
             # static bound T so that shapes never depend on values, and the shards of a
             # sequence group all use the whole row's bound (their counts are summed).
-            static = high is None or _backends.of(xp).static_shapes or sequence_shards > 1
-            stride = bound if static else high + 1
+            static = _backends.of(xp).static_shapes or sequence_shards > 1
+            stride = bound if high is None or static else high + 1
         grouped = None
         if groups_given is not None:
             shape = tuple(mask.shape) if segments is not None else tuple(mask.shape[:1])

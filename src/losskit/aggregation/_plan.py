@@ -8,9 +8,9 @@ from typing import Any
 from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit._kernels.sums import weighted_total
+from losskit._state import get_context
 from losskit.aggregation._counts import Sequences, global_counts, local_counts
 from losskit.aggregation._inputs import Inputs, read_inputs
-from losskit._state import get_context
 from losskit.distribute._window import sum_over_replicas, window_context
 
 __all__ = ["Plan", "plan"]

@@ -249,8 +249,7 @@ def _jax_sequence_split(jax: Any, axis_name: Any, sequence_axis: Any) -> dict[st
         raise ValueError(
             invalid(
                 "sequence_axis",
-                f"an axis of axis_name {tuple(names)!r} (the axes the gradients are combined "
-                "over)",
+                f"an axis of axis_name {tuple(names)!r} (the axes the gradients are combined over)",
                 sequence_axis,
                 hint="Name the data and the sequence axes in axis_name, e.g. "
                 'jax_context(("data", "seq"), sequence_axis="seq", ...).',

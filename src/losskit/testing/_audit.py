@@ -622,7 +622,12 @@ def _derivative(
 
     def call(per_token_loss: Any) -> Any:
         reduces = _replaying(run.reduced[k])
-        window = dataclasses.replace(run.window, **reduces)
+        window = dataclasses.replace(
+            run.window,
+            all_reduce=reduces["all_reduce"],
+            sequence_all_reduce=reduces["sequence_all_reduce"],
+            data_all_reduce=reduces["data_all_reduce"],
+        )
         context = dataclasses.replace(
             run.context,
             all_reduce=reduces["all_reduce"],

@@ -450,8 +450,6 @@ def _one_valid_token() -> Layout:
     return _split([[whole]], 2)
 
 
-
-
 def _uniform_partial_window() -> Layout:
     full = np.ones((2, 3))
     return Layout([[full, full], [full, full]], accumulation_steps=4)

@@ -170,7 +170,8 @@ class Layout:
             for r in range(0, len(masks), shards * copies):
                 for k in range(len(masks[r])):
                     _, segments, groups = self.unsharded(r, k)
-                    assert segments is not None and groups is not None
+                    assert segments is not None
+                    assert groups is not None
                     _check_constant(groups, segments, f"group_ids[{r}][{k}] and its shards")
 
     def data_index(self, rank: int) -> int:
