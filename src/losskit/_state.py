@@ -26,6 +26,7 @@ from losskit._errors import invalid
 __all__ = [
     "DistributionContext",
     "check_count",
+    "check_index",
     "check_mode",
     "engine_fields",
     "enter",
@@ -150,6 +151,17 @@ def check_count(num_replicas: object, name: str = "num_replicas") -> int:
     return int(num_replicas)
 
 
+def check_index(value: object, count: int, name: str, of: str) -> int:
+    """``value`` as an int in ``[0, count)``, else ``ValueError`` naming ``count`` ``of``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or not 0 <= int(value) < count
+    ):
+        raise ValueError(invalid(name, f"an integer in [0, {count}) for {count} {of}", value))
+    return int(value)
+
+
 def check_mode(value: object, name: str) -> str:
     if not isinstance(value, str) or value not in GRADIENT_MODES:
         raise ValueError(invalid(name, "'sum' or 'mean'", value))
@@ -179,19 +191,12 @@ def sequence_fields(
         raise ValueError(
             invalid("sequence_shards", f"a divisor of num_replicas={num_replicas}", count)
         )
-    if (
-        isinstance(shard, bool)
-        or not isinstance(shard, numbers.Integral)
-        or not 0 <= int(shard) < count
-    ):
-        raise ValueError(
-            invalid("sequence_shard", f"an integer in [0, {count}) for {count} shards", shard)
-        )
+    index = check_index(shard, count, "sequence_shard", "shards")
     if all_reduce is not None and not callable(all_reduce):
         raise TypeError(invalid("sequence_all_reduce", "a callable or None", all_reduce))
     return {
         "sequence_shards": count,
-        "sequence_shard": int(shard),
+        "sequence_shard": index,
         "sequence_all_reduce": all_reduce,
     }
 

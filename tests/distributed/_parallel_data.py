@@ -8,24 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from losskit.aggregation import MODES
 from tests.aggregation import _layouts, _oracle, _split
 
 FEATURES, HIDDEN, GROUPS, MAX_LENGTH = 3, 4, 4, 8.0
 DATA, SHARDS = 2, 2  # the 4 ranks: data x (context | tensor | pipeline), the inner axis last
 W = np.array([0.5, -0.25, 0.125])
-VARIANTS = [
-    (mode, count_empty)
-    for mode in (
-        "token-mean",
-        "token-sum",
-        "seq-mean-token-mean",
-        "seq-mean-token-sum",
-        "seq-mean-token-sum-norm",
-        "group-token-mean",
-        "group-seq-mean",
-    )
-    for count_empty in (False, True)
-]
+VARIANTS = [(mode, count_empty) for mode in MODES for count_empty in (False, True)]
 SEQUENCE_MODES = ("seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
 
 

@@ -27,28 +27,13 @@ from jax.sharding import PartitionSpec as P
 
 jax.config.update("jax_enable_x64", True)
 
-from losskit.aggregation import MODES, plan  # noqa: E402
+from _aggregation_shard_map import _plan, planned_gradients  # noqa: E402  (the same folder)
+
+from losskit.aggregation import MODES  # noqa: E402
 from losskit.distribute import jax_context  # noqa: E402
 
 AXES = ("data", "seq")
 VARIANTS = [(mode, count_empty) for mode in MODES for count_empty in (False, True)]
-
-
-def _plan(variant, case, arrays, present, segments):
-    mode, count_empty = variant
-    return plan(
-        [arrays["mask"][k] for k in range(present)],
-        mode=mode,
-        segment_ids=[arrays[segments][k] for k in range(present)] if case["packed"] else None,
-        group_ids=[arrays["group"][k] for k in range(present)],
-        num_groups=case["num_groups"],
-        max_length=case["max_length"],
-        count_empty=count_empty,
-    )
-
-
-def _token_loss(w, arrays, k):
-    return (arrays["x"][k] @ w - arrays["y"][k]) ** 2
 
 
 def _psums(jaxpr) -> dict[str, int]:
@@ -89,19 +74,12 @@ def run(case: dict) -> dict:
         @jax.jit
         @per_device
         def run_step(w, arrays):
-            grads = []
+            if case["packed"]:
+                arrays = {**arrays, "seg": arrays[segments]}
             with jax_context(
                 AXES, sequence_axis=sequence_axis, gradients=gradients, accumulation_steps=steps
             ):
-                for variant in VARIANTS:
-                    p = _plan(variant, case, arrays, present, segments)
-                    total = jnp.zeros_like(w)
-                    for k in range(present):
-                        total = total + jax.grad(
-                            lambda w, k=k, p=p: p.loss(_token_loss(w, arrays, k), k)
-                        )(w)
-                    grads.append(combine(total))
-            return jnp.stack(grads)
+                return planned_gradients(w, case, arrays, present, combine)
 
         return run_step
 
@@ -116,7 +94,7 @@ def run(case: dict) -> dict:
             with jax_context(
                 AXES, sequence_axis="seq", gradients=gradients, accumulation_steps=steps
             ):
-                p = _plan(variant, case, arrays, present, "seg")
+                p = _plan(variant, case, arrays, present)
                 return sum(p.weights(k).sum() for k in range(present))
 
         spec = partial(jax.shard_map, mesh=mesh, in_specs=(specs,), out_specs=P(), check_vma=False)

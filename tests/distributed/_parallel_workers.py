@@ -311,6 +311,19 @@ def _row_parallel_sum(torch: Any, group: Any) -> Any:
     return RowParallelSum.apply
 
 
+def _padded_plan(torch: Any, batches: list[dict[str, Any]], mode: str, count_empty: bool) -> Any:
+    from losskit.aggregation import plan
+
+    return plan(
+        [torch.as_tensor(mb["mask"]) for mb in batches],
+        mode=mode,
+        group_ids=[torch.as_tensor(mb["group"]) for mb in batches],
+        num_groups=data.GROUPS,
+        max_length=data.MAX_LENGTH,
+        count_empty=count_empty,
+    )
+
+
 def tensor_parallel(rank: int, groups: dict[str, Any]) -> dict[str, Any]:
     """Data 2 x tensor 2: each tensor rank holds half the hidden units (W1's rows, b1,
     W2's columns), the loss is replicated over the tensor ranks, the gradients of each
@@ -319,7 +332,6 @@ def tensor_parallel(rank: int, groups: dict[str, Any]) -> dict[str, Any]:
     import torch
     import torch.distributed as dist
 
-    from losskit.aggregation import plan
     from losskit.distribute import torch_context
 
     case = data.fixed_rows_case(7, micro_steps=2, rows=2, length=5)
@@ -338,14 +350,7 @@ def tensor_parallel(rank: int, groups: dict[str, Any]) -> dict[str, Any]:
                 ]
                 batches = case["whole"][d]
                 with torch_context(process_group, gradients=engine, accumulation_steps=2):
-                    p = plan(
-                        [torch.as_tensor(mb["mask"]) for mb in batches],
-                        mode=mode,
-                        group_ids=[torch.as_tensor(mb["group"]) for mb in batches],
-                        num_groups=data.GROUPS,
-                        max_length=data.MAX_LENGTH,
-                        count_empty=count_empty,
-                    )
+                    p = _padded_plan(torch, batches, mode, count_empty)
                 for k in range(len(batches)):
                     x = torch.as_tensor(case["x"][d][k])
                     hidden = torch.tanh(x @ shard[0].T + shard[1])
@@ -375,7 +380,6 @@ def pipeline_parallel(rank: int, groups: dict[str, Any]) -> dict[str, Any]:
     import torch.distributed as dist
     from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
 
-    from losskit.aggregation import plan
     from losskit.distribute import torch_context
 
     micro, rows, length = 2, 2, 5
@@ -407,14 +411,7 @@ def pipeline_parallel(rank: int, groups: dict[str, Any]) -> dict[str, Any]:
                     with torch_context(
                         groups["data"], accumulation_steps=micro, accumulation=accumulation
                     ):
-                        p = plan(
-                            [torch.as_tensor(mb["mask"]) for mb in batches],
-                            mode=mode,
-                            group_ids=[torch.as_tensor(mb["group"]) for mb in batches],
-                            num_groups=data.GROUPS,
-                            max_length=data.MAX_LENGTH,
-                            count_empty=count_empty,
-                        )
+                        p = _padded_plan(torch, batches, mode, count_empty)
                     weights = torch.cat([p.weights(k) for k in range(micro)])
                 target = torch.stack([y, weights], dim=-1)
                 # every stage gets the loss function: without it a schedule does no backward

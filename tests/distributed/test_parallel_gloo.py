@@ -40,6 +40,11 @@ def _close(got: Any, expected: Any, label: str) -> None:
     np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL, err_msg=label)
 
 
+def _all_close(got: list[np.ndarray], expected: list[np.ndarray], label: str) -> None:
+    for g, e in zip(got, expected, strict=True):
+        _close(g, e, label)
+
+
 def _differs(got: list[np.ndarray], expected: list[np.ndarray]) -> bool:
     return max(float(np.max(np.abs(g - e))) for g, e in zip(got, expected, strict=True)) > 1e-4
 
@@ -155,9 +160,9 @@ def test_tensor_replicas_stay_out_of_the_group(results) -> None:
             expected = [full[0][half], full[1][half], full[2][:, half]]
             for engine in ("mean", "sum"):
                 label = f"{mode} {count_empty} {engine} rank {rank}"
-                got = per_rank["tp"][f"{mode} {count_empty} {engine} losskit"]
-                for g, e in zip(got, expected, strict=True):
-                    _close(g, e, label)
+                _all_close(
+                    per_rank["tp"][f"{mode} {count_empty} {engine} losskit"], expected, label
+                )
                 # the world as the group: tensor replicas counted as data. Their counts and
                 # the engine scale cancel on a mean engine except for token-sum (no count);
                 # on a sum engine only token-sum survives
@@ -177,8 +182,8 @@ def test_pipeline_schedules_are_exact_on_every_stage(results) -> None:
             expected = full[:2] if rank % 2 == 0 else full[2:]
             for schedule in ("gpipe", "1f1b"):
                 label = f"{mode} {count_empty} {schedule} rank {rank}"
-                got = per_rank["pp"][f"{mode} {count_empty} {schedule} losskit"]
-                for g, e in zip(got, expected, strict=True):
-                    _close(g, e, label)
+                _all_close(
+                    per_rank["pp"][f"{mode} {count_empty} {schedule} losskit"], expected, label
+                )
                 naive = per_rank["pp"][f"{mode} {count_empty} {schedule} naive"]
                 assert _differs(naive, expected), label

@@ -9,9 +9,6 @@ psum over ("data", "seq") and, for the modes that need each sequence's tokens, o
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +16,11 @@ import pytest
 
 from losskit.aggregation import MODES
 from tests.aggregation import _layouts, _oracle, _split
+from tests.distributed._scripts import case_payload, run_json_script
 
 pytestmark = pytest.mark.slow
 
 SCRIPT = Path(__file__).with_name("_parallel_shard_map.py")
-ROOT = Path(__file__).parents[2]
 DATA, SEQ, ROWS, LENGTH, FEATURES, GROUPS, MAX_LENGTH = 2, 4, 2, 16, 2, 3, 6.0
 VARIANTS = [(mode, count_empty) for mode in MODES for count_empty in (False, True)]
 W = [0.75, -0.5]
@@ -80,16 +77,9 @@ def _case(seed: int, engine: str, packed: bool, present: int) -> dict:
         arrays["group"] = np.stack(
             [np.concatenate([whole[d][k]["group"] for d in range(DATA)]) for k in range(present)]
         )
-    case = {
-        "engine": engine,
-        "packed": packed,
-        "present": present,
-        "steps": 3,
-        "num_groups": GROUPS,
-        "max_length": MAX_LENGTH,
-        "w": W,
-        "data": {key: value.tolist() for key, value in arrays.items()},
-    }
+    case = case_payload(
+        engine, packed, present, arrays, num_groups=GROUPS, max_length=MAX_LENGTH, w=W
+    )
     return {"case": case, "whole": whole, "order": order, "arrays": arrays}
 
 
@@ -108,23 +98,9 @@ def _oracle_gradients(built: dict) -> np.ndarray:
 
 
 def test_data_by_sequence_mesh_matches_the_single_device_objective() -> None:
-    built = [
-        _case(0, "psum", packed=False, present=3),
-        _case(1, "pmean", packed=True, present=2),
-        _case(2, "pmean", packed=False, present=2),
-        _case(3, "psum", packed=True, present=3),
-    ]
-    completed = subprocess.run(
-        [sys.executable, str(SCRIPT)],
-        input=json.dumps([b["case"] for b in built]),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=ROOT,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    results = json.loads(completed.stdout)
+    engines = [("psum", False, 3), ("pmean", True, 2), ("pmean", False, 2), ("psum", True, 3)]
+    built = [_case(seed, *engine) for seed, engine in enumerate(engines)]
+    results = run_json_script(SCRIPT, [b["case"] for b in built])
     for b, result in zip(built, results, strict=True):
         expected = _oracle_gradients(b)
         label = f"{b['case']['engine']} packed={b['case']['packed']}"

@@ -4,12 +4,18 @@ you describe (``replica_context(R, gradients=..., accumulation=..., all_reduce=.
 from __future__ import annotations
 
 import contextlib
-import numbers
 from collections.abc import Callable
 from typing import Any
 
 from losskit._errors import invalid
-from losskit._state import DistributionContext, check_count, engine_fields, enter, sequence_fields
+from losskit._state import (
+    DistributionContext,
+    check_count,
+    check_index,
+    engine_fields,
+    enter,
+    sequence_fields,
+)
 
 __all__ = ["cross_replica_context", "replica_context"]
 
@@ -73,19 +79,12 @@ def replica_context(
         1.25
     """
     count = check_count(num_replicas)
-    if (
-        isinstance(replica_id, bool)
-        or not isinstance(replica_id, numbers.Integral)
-        or not 0 <= int(replica_id) < count
-    ):
-        raise ValueError(
-            invalid("replica_id", f"an integer in [0, {count}) for {count} replicas", replica_id)
-        )
+    index = check_index(replica_id, count, "replica_id", "replicas")
     if all_reduce is not None and not callable(all_reduce):
         raise TypeError(invalid("all_reduce", "a callable or None", all_reduce))
     context = DistributionContext(
         count,
-        int(replica_id),
+        index,
         all_reduce=all_reduce,
         **engine_fields(gradients, accumulation_steps, accumulation, micro_steps),
         **sequence_fields(count, sequence_shards, sequence_shard, sequence_all_reduce),
