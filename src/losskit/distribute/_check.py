@@ -86,9 +86,10 @@ def check_layout(positions: Sequence[Any]) -> None:
     checks that the ranks hold the same micro-batches with the same rows, and that the
     columns of each row are every column of the whole row (the sum of the ranks' T)
     exactly once; without a sequence group, that each rank's rows are whole. The verdict
-    is shared over the combining group, so every rank raises. It costs three small
-    all-reduces on the sequence group, one on the combining group, and copies of the
-    positions to the host.
+    is shared over the combining group, so every rank raises. It costs three all-reduces
+    on the sequence group (the last of ``B x`` the whole row's length per micro-batch),
+    one on the combining group (a flag per replica), and copies of the positions to the
+    host.
 
     Args:
         positions: one ``[B, T]`` integer array per micro-batch of this rank's window.
