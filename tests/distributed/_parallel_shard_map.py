@@ -27,7 +27,8 @@ from jax.sharding import PartitionSpec as P
 
 jax.config.update("jax_enable_x64", True)
 
-from _aggregation_shard_map import _plan, planned_gradients  # noqa: E402  (the same folder)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script or imported
+from _aggregation_shard_map import _plan, planned_gradients  # noqa: E402
 
 from losskit.aggregation import MODES  # noqa: E402
 from losskit.distribute import jax_context  # noqa: E402
