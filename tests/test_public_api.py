@@ -86,6 +86,8 @@ API = {
     ],
     "losskit.distribute": [
         "DistributionContext",
+        "LayoutError",
+        "check_layout",
         "cross_replica_context",
         "get_context",
         "global_denominator",

@@ -51,6 +51,11 @@ class Backend:
         """The value of a 0-d array if :meth:`host_readable`, else None."""
         return float(np.asarray(value)) if self.host_readable(value) else None
 
+    def host_copy(self, value: Any) -> np.ndarray | None:
+        """A NumPy copy of ``value``, waiting for the device if it must (for opt-in debug
+        checks only); None where the values do not exist yet (under tracing)."""
+        return np.asarray(value)
+
     def device(self, array: Any) -> Any:
         """The array's device; None for a JAX tracer (XLA places new arrays itself)."""
         try:
@@ -210,6 +215,14 @@ class TorchBackend(Backend):
     def host_float(self, value: Any) -> float | None:
         return float(value.detach().item()) if self.host_readable(value) else None
 
+    def host_copy(self, value: Any) -> np.ndarray | None:
+        torch = self.torch
+        if torch.compiler.is_compiling() or not (
+            type(value) is torch.Tensor or isinstance(value, torch.nn.Parameter)
+        ):
+            return None
+        return np.asarray(value.detach().cpu().numpy())
+
     def device(self, array: Any) -> Any:
         return array.device  # (array_api_compat's lookups warn under TorchDynamo)
 
@@ -308,6 +321,9 @@ class JaxBackend(Backend):
         if isinstance(value, self.jax.core.Tracer):
             return False
         return all(device.platform == "cpu" for device in value.devices())
+
+    def host_copy(self, value: Any) -> np.ndarray | None:
+        return None if isinstance(value, self.jax.core.Tracer) else np.asarray(value)
 
     def count_ids(self, xp: ns.Namespace, ids: Any, length: int) -> Any:
         flat = xp.reshape(ids, (-1,))

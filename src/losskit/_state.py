@@ -26,12 +26,14 @@ from losskit._errors import invalid
 __all__ = [
     "DistributionContext",
     "check_count",
+    "check_index",
     "check_mode",
     "engine_fields",
     "enter",
     "get_context",
     "num_replicas_in_sync",
     "require_replica_context",
+    "sequence_fields",
     "step_split",
 ]
 
@@ -74,6 +76,11 @@ class DistributionContext:
             ``backward`` on each, gradients add up in ``.grad``) or ``"mean"`` (the engine
             divides each by ``accumulation_steps``, as DeepSpeed and accelerate do).
         engine: which engine: ``"replica_context"``, ``"torch"`` or ``"jax"``.
+        sequence_shards: ranks of this replica's sequence group (context parallelism):
+            each of its sequences is split along T over that many replicas, which count
+            among ``num_replicas`` (1: no split).
+        sequence_shard: this replica's index in its sequence group (a traced index under
+            JAX).
 
     Example:
         >>> from losskit.distribute import replica_context
@@ -94,6 +101,17 @@ class DistributionContext:
         default=None, repr=False, compare=False
     )
     window: _Window = dataclasses.field(default_factory=_Window, repr=False, compare=False)
+    sequence_shards: int = 1
+    sequence_shard: Any = 0
+    sequence_all_reduce: Callable[[Any], Any] | None = dataclasses.field(
+        default=None, repr=False, compare=False
+    )
+
+    @property
+    def data_replicas(self) -> int:
+        """Replicas that hold different sequences: ``num_replicas / sequence_shards`` (the
+        ranks of a sequence group hold parts of the same sequences)."""
+        return self.num_replicas // self.sequence_shards
 
     @property
     def in_cross_replica_context(self) -> bool:
@@ -133,6 +151,17 @@ def check_count(num_replicas: object, name: str = "num_replicas") -> int:
     return int(num_replicas)
 
 
+def check_index(value: object, count: int, name: str, of: str) -> int:
+    """``value`` as an int in ``[0, count)``, else ``ValueError`` naming ``count`` ``of``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or not 0 <= int(value) < count
+    ):
+        raise ValueError(invalid(name, f"an integer in [0, {count}) for {count} {of}", value))
+    return int(value)
+
+
 def check_mode(value: object, name: str) -> str:
     if not isinstance(value, str) or value not in GRADIENT_MODES:
         raise ValueError(invalid(name, "'sum' or 'mean'", value))
@@ -149,6 +178,26 @@ def engine_fields(
         "accumulation_steps": steps,
         "accumulation": check_mode(accumulation, "accumulation"),
         "window": _window(micro_steps, steps),
+    }
+
+
+def sequence_fields(
+    num_replicas: int, shards: object, shard: object, all_reduce: object
+) -> dict[str, Any]:
+    """The validated sequence split of a simulated context: ``shards`` ranks per sequence
+    group (a divisor of ``num_replicas``), this rank's ``shard`` and the group's sum."""
+    count = check_count(shards, "sequence_shards")
+    if num_replicas % count:
+        raise ValueError(
+            invalid("sequence_shards", f"a divisor of num_replicas={num_replicas}", count)
+        )
+    index = check_index(shard, count, "sequence_shard", "shards")
+    if all_reduce is not None and not callable(all_reduce):
+        raise TypeError(invalid("sequence_all_reduce", "a callable or None", all_reduce))
+    return {
+        "sequence_shards": count,
+        "sequence_shard": index,
+        "sequence_all_reduce": all_reduce,
     }
 
 

@@ -90,7 +90,9 @@ def compute_average_loss(
     where :math:`R` is the number of replicas of the current
     :func:`losskit.distribute.replica_context` (1 outside one). Summing the result over the
     :math:`R` replicas (what a summing engine does to their gradients) gives the mean over
-    the global batch. If :math:`G = 0` the result is 0.
+    the global batch. If :math:`G = 0` the result is 0. Under context parallelism the
+    ranks of a sequence group hold parts of the same examples (their losses are partial
+    sums), so :math:`R` counts the data replicas only: each example once.
 
     ``sample_weight`` may have one axis more (a trailing 1, squeezed) or one axis fewer (a
     trailing axis is added, so ``[B]`` weights scale the rows of ``[B, d]`` losses) than the
@@ -145,7 +147,9 @@ def compute_average_loss(
     )
     scale = 1 if context is None else context.loss_scale
     if global_batch_size is None:
-        split = 1 if context is None else context.num_replicas * context.micro_steps
+        # the ranks of a sequence group (context parallelism) hold parts of the same
+        # examples: each example is counted once
+        split = 1 if context is None else context.data_replicas * context.micro_steps
         denominator: Any = plan.batch * split / scale if scale != 1 else plan.batch * split
     else:
         denominator = global_batch_size_of(xp, global_batch_size, values, plan.dtype)

@@ -50,6 +50,19 @@ def _token_loss(w, arrays, k):
     return (arrays["x"][k] @ w - arrays["y"][k]) ** 2
 
 
+def planned_gradients(w, case, arrays, present, combine):
+    """``[variants, ...]``: each variant's plan, the gradients of its micro-batches' losses
+    added up and combined over the devices (call it inside the engine's context)."""
+    grads = []
+    for variant in VARIANTS:
+        p = _plan(variant, case, arrays, present)
+        total = jnp.zeros_like(w)
+        for k in range(present):
+            total = total + jax.grad(lambda w, k=k, p=p: p.loss(_token_loss(w, arrays, k), k))(w)
+        grads.append(combine(total))
+    return jnp.stack(grads)
+
+
 def _psums(jaxpr) -> int:
     """psum equations in a jaxpr, sub-jaxprs included."""
     count = 0
@@ -100,17 +113,8 @@ def run(case: dict) -> dict:
     @jax.jit
     @per_device
     def losskit_step(w, arrays):
-        grads = []
         with jax_context("d", gradients=gradients, accumulation_steps=steps):
-            for variant in VARIANTS:
-                p = _plan(variant, case, arrays, present)
-                total = jnp.zeros_like(w)
-                for k in range(present):
-                    total = total + jax.grad(
-                        lambda w, k=k, p=p: p.loss(_token_loss(w, arrays, k), k)
-                    )(w)
-                grads.append(combine(total))
-        return jnp.stack(grads)
+            return planned_gradients(w, case, arrays, present, combine)
 
     @jax.jit
     @per_device

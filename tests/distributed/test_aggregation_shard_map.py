@@ -7,9 +7,6 @@ plan adds one psum per window (none for token-sum)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +14,11 @@ import pytest
 
 from losskit.aggregation import MODES
 from tests.aggregation import _layouts, _oracle
+from tests.distributed._scripts import case_payload, run_json_script
 
 pytestmark = pytest.mark.slow
 
 SCRIPT = Path(__file__).with_name("_aggregation_shard_map.py")
-ROOT = Path(__file__).parents[2]
 DEVICES, ROWS, LENGTH, FEATURES, GROUPS, MAX_LENGTH = 8, 2, 5, 2, 6, 5.0
 VARIANTS = [(mode, count_empty) for mode in MODES for count_empty in (False, True)]
 W = [0.75, -0.5]
@@ -55,16 +52,9 @@ def _case(seed: int, engine: str, packed: bool, present: int) -> dict:
     }
     if packed:
         data["seg"] = global_array("seg")
-    case = {
-        "engine": engine,
-        "packed": packed,
-        "present": present,
-        "steps": 3,
-        "num_groups": GROUPS,
-        "max_length": MAX_LENGTH,
-        "w": W,
-        "data": {key: value.tolist() for key, value in data.items()},
-    }
+    case = case_payload(
+        engine, packed, present, data, num_groups=GROUPS, max_length=MAX_LENGTH, w=W
+    )
     return {"case": case, "layout": layout, "data": data}
 
 
@@ -96,17 +86,7 @@ def test_shard_map_and_jit_gradients_equal_single_device() -> None:
         _case(4, "jit", packed=True, present=2),
         _case(5, "jit", packed=False, present=3),
     ]
-    completed = subprocess.run(
-        [sys.executable, str(SCRIPT)],
-        input=json.dumps([b["case"] for b in built]),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=ROOT,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    results = json.loads(completed.stdout)
+    results = run_json_script(SCRIPT, [b["case"] for b in built])
     for b, result in zip(built, results, strict=True):
         expected = _oracle_gradients(b)
         label = f"{b['case']['engine']} packed={b['case']['packed']}"

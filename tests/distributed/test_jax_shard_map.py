@@ -7,18 +7,16 @@ normalization (local means, Keras's local activity division) must differ from it
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.distributed._scripts import run_json_script
+
 pytestmark = pytest.mark.slow
 
 SCRIPT = Path(__file__).with_name("_jax_shard_map.py")
-ROOT = Path(__file__).parents[2]
 L2 = 0.05
 ACTIVITY = 0.1
 
@@ -64,17 +62,7 @@ def _cases() -> list[dict]:
 
 def test_shard_map_gradients_equal_single_device() -> None:
     cases = _cases()
-    completed = subprocess.run(
-        [sys.executable, str(SCRIPT)],
-        input=json.dumps(cases),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    results = json.loads(completed.stdout)
+    results = run_json_script(SCRIPT, cases, timeout=600)
     for case, result in zip(cases, results, strict=True):
         expected = _oracle(result["data"])
         for key in ("w", "b"):

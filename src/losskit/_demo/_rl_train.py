@@ -43,11 +43,26 @@ __all__ = [
     "train_reference",
 ]
 
-NOT_RUN = {  # corpus entries whose formula is bound to their own layout's numbers
+_BOUND = {  # corpus entries whose formula is bound to their own layout's numbers
     "trl-dapo-generation-batch": "its generation batch spans windows whose tokens are "
     "constants of the corpus layout; here every window is generated on its own",
     "trl-dapo-average-window": "likewise (a generation batch of several windows)",
 }
+
+
+def _why_not_run(bug: PublishedBug) -> str | None:
+    if bug.name in _BOUND:
+        return _BOUND[bug.name]
+    if bug.coefficient != 1.0:
+        return (
+            "an auxiliary term, audited against its coefficient; this scenario trains the main loss"
+        )
+    if bug.layout.sequence_shards > 1 or bug.layout.replicas > 1:
+        return "its bug needs context-parallel or copied ranks; this scenario is data parallel"
+    return None
+
+
+NOT_RUN = {bug.name: why for bug in published_bugs() if (why := _why_not_run(bug)) is not None}
 
 
 def policy(torch: Any) -> Any:
@@ -184,17 +199,18 @@ class Published:
         import torch
 
         base = per_token_loss.detach().numpy()
-        recorded: list[tuple[np.ndarray, Any]] = []
+        recorded: list[tuple[str, np.ndarray, Any]] = []
 
         def recording(value: Any) -> Any:
             total = state.all_reduce(value)
-            recorded.append((np.asarray(value, dtype=np.float64), total))
+            recorded.append(("all_reduce", np.asarray(value, dtype=np.float64), total))
             return total
 
         value = float(self.bug.buggy(base, _micro_step(state, recording, k)))
 
         def call(losses: Any) -> Any:
-            return self.bug.buggy(losses, _micro_step(state, _replaying(recorded), k))
+            replay = _replaying(recorded)["all_reduce"]
+            return self.bug.buggy(losses, _micro_step(state, replay, k))
 
         weights, at_zero, _ = _unit_vectors(call, base)
         linear = at_zero + float(np.sum(weights * base))

@@ -1,8 +1,12 @@
 """The step's counts: taken locally per micro-batch, packed into one vector, and summed over
 the replicas with one all-reduce.
 
-A sequence is a row (padded layout) or a ``(row, id)`` pair (packed layout). Its valid
-tokens ``n_i`` never leave the replica (a sequence lives in one micro-batch); the global
+A sequence is a row (padded layout) or a ``(row, id)`` pair (packed layout). Without
+context parallelism its valid tokens ``n_i`` never leave the replica (a sequence lives in
+one micro-batch). Under context parallelism a sequence is split over the ranks of its
+sequence group: the per-sequence counts of every micro-batch are packed into one vector
+and summed over the group first (one more all-reduce), then counts of tokens add up over
+every rank and counts of sequences are taken on the group's first shard only. The global
 counts are N (valid tokens), S (sequences), N_g, S_g and the groups present, as integers
 made floating (exact in float64 up to 2**53).
 """
@@ -10,12 +14,15 @@ made floating (exact in float64 up to 2**53).
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from losskit import _backends
 from losskit import _namespace as ns
 from losskit._errors import invalid
+from losskit._state import DistributionContext
 from losskit.aggregation._inputs import Inputs, MicroBatch
+from losskit.distribute._window import count_once, sum_over_sequence
 
 __all__ = [
     "Sequences",
@@ -35,6 +42,7 @@ class Sequences:
 
     valid: Any
     present: Any | None = None
+    group: Any | None = None  # packed, split sequences: each one's group (-1: absent)
 
     def per_token(self, xp: ns.Namespace, batch: MicroBatch) -> Any:
         """The valid tokens of each token's sequence: ``[B, 1]`` padded, ``[B, T]`` packed."""
@@ -52,22 +60,32 @@ def sequences(xp: ns.Namespace, batch: MicroBatch, *, present: bool) -> Sequence
     )
 
 
-def local_counts(inputs: Inputs) -> tuple[dict[str, Any], list[Sequences | None]]:
+def local_counts(
+    inputs: Inputs, context: DistributionContext | None = None
+) -> tuple[dict[str, Any], list[Sequences | None]]:
     """This replica's counts for the mode (name -> 0-d or ``[num_groups]`` array of the
-    plan's dtype), and each micro-batch's sequences where the mode uses them."""
+    plan's dtype), and each micro-batch's sequences where the mode uses them (whole
+    sequences: summed over the sequence group under context parallelism)."""
     xp, mode, dtype = inputs.xp, inputs.mode, inputs.dtype
+    split = context is not None and context.sequence_shards > 1
+    found: list[Sequences | None] = [None] * len(inputs.batches)
+    if mode.uses_sequences:
+        # a shard may hold no token of a sequence: its presence must come from the group
+        present = inputs.count_empty or split
+        found = [sequences(xp, batch, present=present) for batch in inputs.batches]
+        if split:
+            found = _whole_sequences(inputs, found, context)
     parts: dict[str, list[Any]] = {}
-    found: list[Sequences | None] = []
     for k, batch in enumerate(inputs.batches):
-        seqs = sequences(xp, batch, present=inputs.count_empty) if mode.uses_sequences else None
-        found.append(seqs)
+        seqs = found[k]
         if mode.denominator == "tokens":
             parts.setdefault("tokens", []).append(xp.count_nonzero(batch.mask))
         if mode.denominator == "sequences":
             assert seqs is not None
-            parts.setdefault("sequences", []).append(_sequence_count(xp, batch, seqs, inputs))
+            count = _sequence_count(xp, batch, seqs, inputs)
+            parts.setdefault("sequences", []).append(count_once(xp, count, context))
         if mode.uses_groups:
-            for name, count in _group_counts(xp, k, seqs, inputs).items():
+            for name, count in _group_counts(xp, k, seqs, inputs, context).items():
                 parts.setdefault(name, []).append(count)
     counts = {}
     for name, values in parts.items():
@@ -76,6 +94,44 @@ def local_counts(inputs: Inputs) -> tuple[dict[str, Any], list[Sequences | None]
             total = total + xp.astype(value, dtype)
         counts[name] = total
     return counts, found
+
+
+def _whole_sequences(
+    inputs: Inputs, local: list[Sequences | None], context: DistributionContext | None
+) -> list[Sequences | None]:
+    """Every micro-batch's per-sequence counts summed over the sequence group, in one
+    all-reduce of one vector: valid tokens, present tokens (packed: also each sequence's
+    group, as the sum of ``group + 1`` over the shards that hold it and their number)."""
+    xp, dtype = inputs.xp, inputs.dtype
+    with_groups = inputs.mode.group_count == "group_sequences"
+    pieces: list[Any] = []
+    layout: list[list[tuple[int, ...]]] = []
+    for k, (batch, seqs) in enumerate(zip(inputs.batches, local, strict=True)):
+        assert seqs is not None
+        fields = [seqs.valid] if seqs.present is None else [seqs.valid, seqs.present]
+        if with_groups and batch.packed:
+            assert seqs.present is not None  # counted under a split
+            here = xp.astype(seqs.present > 0, dtype)
+            group = xp.astype(_groups_of_sequences(xp, batch, f"group_ids[{k}]"), dtype)
+            fields += [group * here + here, here]
+        layout.append([tuple(field.shape) for field in fields])
+        pieces += [xp.reshape(xp.astype(field, dtype), (-1,)) for field in fields]
+    vector = _backends.of(xp).stop_gradient(xp.concat(pieces) if len(pieces) > 1 else pieces[0])
+    total = sum_over_sequence(context, vector, caller="plan")
+    whole: list[Sequences | None] = []
+    start = 0
+    for batch, shapes in zip(inputs.batches, layout, strict=True):
+        fields = []
+        for shape in shapes:
+            stop = start + math.prod(shape)
+            fields.append(xp.reshape(total[start:stop], shape))
+            start = stop
+        group = None
+        if with_groups and batch.packed:
+            summed, shards = fields[2], fields[3]
+            group = xp.where(shards > 0, summed / xp.where(shards > 0, shards, 1.0) - 1.0, -1.0)
+        whole.append(Sequences(fields[0], fields[1] if len(fields) > 1 else None, group))
+    return whole
 
 
 def _sequence_count(xp: ns.Namespace, batch: MicroBatch, seqs: Sequences, inputs: Inputs) -> Any:
@@ -89,35 +145,41 @@ def _sequence_count(xp: ns.Namespace, batch: MicroBatch, seqs: Sequences, inputs
 
 
 def _group_counts(
-    xp: ns.Namespace, k: int, seqs: Sequences | None, inputs: Inputs
+    xp: ns.Namespace,
+    k: int,
+    seqs: Sequences | None,
+    inputs: Inputs,
+    context: DistributionContext | None,
 ) -> dict[str, Any]:
     """Per-group counts ``[num_groups]``: valid tokens (N_g) and present groups for
-    group-token-mean; sequences (S_g) for group-seq-mean."""
+    group-token-mean; sequences (S_g) for group-seq-mean. Counts of tokens add up over a
+    sequence group, counts of rows or sequences are taken once per group."""
     batch = inputs.batches[k]
     groups, size = batch.groups, inputs.num_groups
+    backend = _backends.of(xp)
     discard = size  # count_ids ignores this id
-    per_sequence = groups
-    if batch.packed and (inputs.mode.group_count == "group_sequences" or _readable(batch)):
-        per_sequence = _groups_of_sequences(xp, batch, f"group_ids[{k}]")
     if inputs.mode.group_count == "group_tokens":
         tokens = groups if batch.packed else groups[:, None]
         counts = {
-            "group_tokens": _backends.of(xp).count_ids(
-                xp, xp.where(batch.mask, tokens, discard), size
-            )
+            "group_tokens": backend.count_ids(xp, xp.where(batch.mask, tokens, discard), size)
         }
+        if batch.packed and _readable(batch):
+            _groups_of_sequences(xp, batch, f"group_ids[{k}]")  # one group per sequence
         if inputs.count_empty:
-            counts["group_present"] = _backends.of(xp).count_ids(xp, groups, size)
+            present = backend.count_ids(xp, groups, size)  # tokens (packed) or rows (padded)
+            counts["group_present"] = present if batch.packed else count_once(xp, present, context)
         return counts
     assert seqs is not None
     kept = seqs.valid if not inputs.count_empty else seqs.present
     if kept is None:  # padded, count_empty: every row
-        return {"group_sequences": _backends.of(xp).count_ids(xp, groups, size)}
-    return {
-        "group_sequences": _backends.of(xp).count_ids(
-            xp, xp.where(kept > 0, per_sequence, discard), size
-        )
-    }
+        return {"group_sequences": count_once(xp, backend.count_ids(xp, groups, size), context)}
+    per_sequence = groups
+    if batch.packed:
+        per_sequence = _groups_of_sequences(xp, batch, f"group_ids[{k}]")
+        if seqs.group is not None:  # split over a sequence group: the group's view
+            per_sequence = xp.astype(seqs.group, per_sequence.dtype)
+    counted = backend.count_ids(xp, xp.where(kept > 0, per_sequence, discard), size)
+    return {"group_sequences": count_once(xp, counted, context)}
 
 
 def _readable(batch: MicroBatch) -> bool:

@@ -58,8 +58,12 @@ def read_inputs(
     num_groups: int | None,
     max_length: float | None,
     count_empty: bool | None,
+    sequence_shards: int = 1,
 ) -> Inputs:
-    """Check every argument of :func:`losskit.aggregation.plan` (see there for the rules)."""
+    """Check every argument of :func:`losskit.aggregation.plan` (see there for the rules).
+    Under context parallelism (``sequence_shards > 1``) packed segment ids may reach the
+    whole row's length, ``T * sequence_shards``, and are counted in that many bins per row
+    on every shard (the per-sequence counts are summed over the shards)."""
     chosen = spec(resolve_with_options(mode)[0])
     if not isinstance(masks, (list, tuple)) or not masks:
         raise TypeError(
@@ -88,11 +92,20 @@ def read_inputs(
         segments, stride = None, 0
         if segment_ids is not None:
             segments = _ids(xp, segment_ids[k], f"segment_ids[{k}]", mask, tuple(mask.shape))
-            high = _check_range(xp, segments, f"segment_ids[{k}]", mask.shape[1], "row length")
+            bound = int(mask.shape[1]) * sequence_shards
+            what = "row length" if sequence_shards == 1 else "the whole row's length"
+            more = (
+                " Under context parallelism, enter the engine's context with its sequence "
+                "group (ids then reach the whole row's length)."
+                if sequence_shards == 1
+                else ""
+            )
+            high = _check_range(xp, segments, f"segment_ids[{k}]", bound, what, more=more)
             # Fewer bins where the ids were read (the same counts, faster); JAX keeps the
-            # static bound T so that shapes never depend on values.
-            static = high is None or _backends.of(xp).static_shapes
-            stride = int(mask.shape[1]) if high is None or static else high + 1
+            # static bound T so that shapes never depend on values, and the shards of a
+            # sequence group all use the whole row's bound (their counts are summed).
+            static = _backends.of(xp).static_shapes or sequence_shards > 1
+            stride = bound if high is None or static else high + 1
         grouped = None
         if groups_given is not None:
             shape = tuple(mask.shape) if segments is not None else tuple(mask.shape[:1])
@@ -196,7 +209,9 @@ def _ids(xp: ns.Namespace, value: Any, name: str, mask: Any, shape: tuple[int, .
     return ns.astype(xp, ids, _backends.of(xp).index_dtype(xp, ids))
 
 
-def _check_range(xp: ns.Namespace, ids: Any, name: str, stop: int, what: str) -> int | None:
+def _check_range(
+    xp: ns.Namespace, ids: Any, name: str, stop: int, what: str, *, more: str = ""
+) -> int | None:
     """``0 <= ids < stop``, where the values are readable; returns the largest id then."""
     if math.prod(ids.shape) == 0 or not _backends.of(xp).host_readable(ids):
         return None
@@ -205,7 +220,7 @@ def _check_range(xp: ns.Namespace, ids: Any, name: str, stop: int, what: str) ->
         return None
     if bound >= stop:
         low, high = _read(xp.min(ids)), _read(xp.max(ids))
-        hint = f"It holds values from {low:.0f} to {high:.0f}."
+        hint = f"It holds values from {low:.0f} to {high:.0f}.{more}"
         raise ValueError(invalid(name, f"integers in [0, {stop}) ({what})", ids, hint=hint))
     return int(bound)
 

@@ -8,6 +8,7 @@ from typing import Any
 from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit._kernels.sums import weighted_total
+from losskit._state import get_context
 from losskit.aggregation._counts import Sequences, joint_counts, local_counts
 from losskit.aggregation._inputs import Inputs, read_inputs
 from losskit.aggregation._local import kept_losses, safe
@@ -274,6 +275,7 @@ def plan(
         array([[0.25, 0.25, 0.  ],
                [0.  , 0.  , 0.  ]])
     """
+    current = get_context()
     inputs = read_inputs(
         masks,
         mode=mode,
@@ -282,6 +284,7 @@ def plan(
         num_groups=num_groups,
         max_length=max_length,
         count_empty=count_empty,
+        sequence_shards=1 if current is None else current.sequence_shards,
     )
     return build_plans([inputs], caller="plan")[0][0]
 
@@ -295,7 +298,7 @@ def build_plans(
     are taken and combined over the replicas."""
     steps = len(inputs[0].batches)
     context = window_context(caller, steps, "masks")
-    counted = [local_counts(entry) for entry in inputs]
+    counted = [local_counts(entry, context) for entry in inputs]
 
     def reduce(vector: Any) -> Any:
         return sum_over_replicas(context, vector, steps=steps, caller=caller)

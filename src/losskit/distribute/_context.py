@@ -4,12 +4,18 @@ you describe (``replica_context(R, gradients=..., accumulation=..., all_reduce=.
 from __future__ import annotations
 
 import contextlib
-import numbers
 from collections.abc import Callable
 from typing import Any
 
 from losskit._errors import invalid
-from losskit._state import DistributionContext, check_count, engine_fields, enter
+from losskit._state import (
+    DistributionContext,
+    check_count,
+    check_index,
+    engine_fields,
+    enter,
+    sequence_fields,
+)
 
 __all__ = ["cross_replica_context", "replica_context"]
 
@@ -23,6 +29,9 @@ def replica_context(
     accumulation: str = "sum",
     all_reduce: Callable[[Any], Any] | None = None,
     micro_steps: int | None = None,
+    sequence_shards: int = 1,
+    sequence_shard: int = 0,
+    sequence_all_reduce: Callable[[Any], Any] | None = None,
 ) -> contextlib.AbstractContextManager[DistributionContext]:
     """Run the enclosed code as replica ``replica_id`` of ``num_replicas``.
 
@@ -49,11 +58,19 @@ def replica_context(
         micro_steps: micro-batches this step really has, if fewer than
             ``accumulation_steps`` (a partial last window) and not counted by a
             ``global_denominator`` call inside this context.
+        sequence_shards: context parallelism: each sequence is split along T over this
+            many replicas (a divisor of ``num_replicas``; ``docs/parallelism.md``).
+        sequence_shard: this replica's index in its sequence group.
+        sequence_all_reduce: a function that sums an array over the sequence group (used
+            at most once per window by :func:`losskit.aggregation.plan`, on the
+            per-sequence token counts).
 
     Raises:
-        ValueError: ``num_replicas`` or ``accumulation_steps`` is not a positive integer,
-            ``replica_id`` is out of range, or a mode is not ``"sum"``/``"mean"``.
-        TypeError: ``all_reduce`` is not callable.
+        ValueError: ``num_replicas``, ``accumulation_steps`` or ``sequence_shards`` is not
+            a positive integer (``sequence_shards`` a divisor of ``num_replicas``),
+            ``replica_id`` or ``sequence_shard`` is out of range, or a mode is not
+            ``"sum"``/``"mean"``.
+        TypeError: ``all_reduce`` or ``sequence_all_reduce`` is not callable.
 
     Example:
         >>> import numpy as np, losskit
@@ -62,21 +79,15 @@ def replica_context(
         1.25
     """
     count = check_count(num_replicas)
-    if (
-        isinstance(replica_id, bool)
-        or not isinstance(replica_id, numbers.Integral)
-        or not 0 <= int(replica_id) < count
-    ):
-        raise ValueError(
-            invalid("replica_id", f"an integer in [0, {count}) for {count} replicas", replica_id)
-        )
+    index = check_index(replica_id, count, "replica_id", "replicas")
     if all_reduce is not None and not callable(all_reduce):
         raise TypeError(invalid("all_reduce", "a callable or None", all_reduce))
     context = DistributionContext(
         count,
-        int(replica_id),
+        index,
         all_reduce=all_reduce,
         **engine_fields(gradients, accumulation_steps, accumulation, micro_steps),
+        **sequence_fields(count, sequence_shards, sequence_shard, sequence_all_reduce),
     )
     return enter(context)
 

@@ -10,7 +10,8 @@ from losskit import _backends
 from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit._kernels.sums import size
-from losskit.distribute._window import sum_over_replicas, window_context
+from losskit._state import DistributionContext
+from losskit.distribute._window import count_once, sum_over_replicas, window_context
 from losskit.reduction import Reduction, ReductionLike
 from losskit.typing import ArrayT
 
@@ -46,6 +47,12 @@ def global_denominator(
     shards and a partial last window (fewer micro-batches than ``accumulation_steps``) are
     exact. The call also tells the context how many micro-steps this window has, for
     :func:`losskit.scale_regularization_loss`.
+
+    Under context parallelism (``torch_context(sequence_group=...)``,
+    ``jax_context(..., sequence_axis=...)``) every element is counted once: weights of
+    rank 2 or more are token weights whose second axis (T) is split over the sequence
+    group, and add up over every rank; weights of rank 0 or 1 (one per sequence, the same
+    on every rank of the group) are counted on the group's first shard only.
 
     Args:
         *micro_batch_weights: one array per micro-batch of this step (same library), of a
@@ -111,7 +118,7 @@ def global_denominator(
             ns.check_weight_dtype(xp, array, name=name)
     first = arrays[0]
     dtype = ns.widest_float(xp, first)
-    local = _local_count(xp, arrays, member, dtype, like=first)
+    local = _local_count(xp, arrays, member, dtype, like=first, context=context)
     # counts and weight sums are data: the denominator is a constant for differentiation
     local = _backends.of(xp).stop_gradient(local)
     total = sum_over_replicas(context, local, steps=steps, caller="global_denominator")
@@ -120,15 +127,29 @@ def global_denominator(
 
 
 def _local_count(
-    xp: ns.Namespace, arrays: list[Any], member: Reduction, dtype: Any, *, like: Any
+    xp: ns.Namespace,
+    arrays: list[Any],
+    member: Reduction,
+    dtype: Any,
+    *,
+    like: Any,
+    context: DistributionContext | None,
 ) -> Any:
     if member in (Reduction.SUM_OVER_BATCH_SIZE, Reduction.AUTO):
-        count = sum(size(array.shape) for array in arrays)
-        return _constant(xp, count, dtype, like)
+        split = sum(size(array.shape) for array in arrays if array.ndim >= 2)
+        whole = sum(size(array.shape) for array in arrays if array.ndim < 2)
+        count = _constant(xp, split, dtype, like)
+        if whole:  # one per sequence: once per sequence group
+            count = count + count_once(xp, _constant(xp, whole, dtype, like), context)
+        return count
     if member is Reduction.SUM_BY_NONZERO_WEIGHTS:
         counts = [xp.astype(xp.count_nonzero(array != 0), dtype) for array in arrays]
     else:  # WEIGHTED_MEAN, MEAN_WITH_SAMPLE_WEIGHT: the weight sum
         counts = [xp.sum(xp.astype(array, dtype)) for array in arrays]
+    counts = [
+        count if array.ndim >= 2 else count_once(xp, count, context)
+        for count, array in zip(counts, arrays, strict=True)
+    ]
     total = counts[0]
     for count in counts[1:]:
         total = total + count

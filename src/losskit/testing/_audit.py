@@ -36,7 +36,7 @@ from losskit._state import DistributionContext, enter, get_context
 from losskit.aggregation._aliases import resolve
 from losskit.testing._layout import Layout
 from losskit.testing._oracle import check_target, target_weights
-from losskit.testing._threads import run_replicas
+from losskit.testing._threads import _ThreadAllReduce, run_replicas
 
 __all__ = ["AuditReport", "MicroStep", "TokenLocation", "Window", "audit_loss"]
 
@@ -57,6 +57,14 @@ class Window:
         gradients, accumulation: the engine's combination (``"sum"``/``"mean"``).
         all_reduce: sums a value over the replicas (call it the same number of times on
             every replica); the result carries no gradient.
+        sequence_shards, sequence_shard, replicas: the layout's context parallelism and
+            copies: this rank holds shard ``sequence_shard`` of its sequences.
+        unsharded_masks: this rank's micro-batches before the split: its sequence group's
+            shards side by side along T (what a rank that loads the whole micro-batch
+            counts); the masks themselves without context parallelism.
+        sequence_all_reduce: sums a value over this rank's sequence group.
+        data_all_reduce: sums a value over the ranks that hold the same shard index and
+            copy (the data-parallel ranks alone, without the other shards).
     """
 
     rank: int
@@ -69,6 +77,12 @@ class Window:
     gradients: str
     accumulation: str
     all_reduce: Callable[[Any], Any] = dataclasses.field(repr=False)
+    sequence_shards: int = 1
+    sequence_shard: int = 0
+    replicas: int = 1
+    unsharded_masks: tuple[Any, ...] = dataclasses.field(default=(), repr=False)
+    sequence_all_reduce: Callable[[Any], Any] | None = dataclasses.field(default=None, repr=False)
+    data_all_reduce: Callable[[Any], Any] | None = dataclasses.field(default=None, repr=False)
 
     @property
     def micro_steps(self) -> int:
@@ -86,9 +100,11 @@ class MicroStep:
         micro_batch: this micro-step's index in the window.
         state: what ``prepare(window)`` returned (None without ``prepare``).
 
-    The window's fields are also readable here: ``mask``, ``segment_ids`` and
-    ``group_ids`` of this micro-batch, ``rank``, ``num_ranks``, ``micro_steps``,
-    ``accumulation_steps``, ``gradients``, ``accumulation``, ``num_groups``, ``all_reduce``.
+    The window's fields are also readable here: ``mask``, ``segment_ids``,
+    ``group_ids`` and ``unsharded_mask`` of this micro-batch, ``rank``, ``num_ranks``,
+    ``micro_steps``, ``accumulation_steps``, ``gradients``, ``accumulation``,
+    ``num_groups``, ``sequence_shards``, ``sequence_shard``, ``replicas``, ``all_reduce``,
+    ``sequence_all_reduce``, ``data_all_reduce``.
     """
 
     window: Window
@@ -140,6 +156,32 @@ class MicroStep:
     @property
     def all_reduce(self) -> Callable[[Any], Any]:
         return self.window.all_reduce
+
+    @property
+    def unsharded_mask(self) -> Any:
+        return self.window.unsharded_masks[self.micro_batch]
+
+    @property
+    def sequence_shards(self) -> int:
+        return self.window.sequence_shards
+
+    @property
+    def sequence_shard(self) -> int:
+        return self.window.sequence_shard
+
+    @property
+    def replicas(self) -> int:
+        return self.window.replicas
+
+    @property
+    def sequence_all_reduce(self) -> Callable[[Any], Any]:
+        assert self.window.sequence_all_reduce is not None
+        return self.window.sequence_all_reduce
+
+    @property
+    def data_all_reduce(self) -> Callable[[Any], Any]:
+        assert self.window.data_all_reduce is not None
+        return self.window.data_all_reduce
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,6 +384,8 @@ def audit_loss(
         target = [[float(coefficient) * t for t in row] for row in target]
     rng = np.random.default_rng(seed)
     losses = [[rng.standard_normal(t.shape) for t in row] for row in target]
+    copies = layout.replicas
+    losses = [losses[r - r % copies] for r in range(layout.num_ranks)]  # the same tokens
     backend = _Backend(library)
     runs = _first_pass(loss_fn, layout, losses, prepare, backend)
     steps = int(layout.accumulation_steps or layout.micro_steps)
@@ -352,10 +396,16 @@ def audit_loss(
         [scale * _derivative(loss_fn, runs[r], k, losses[r][k], backend) for k in range(len(row))]
         for r, row in enumerate(target)
     ]
+    if copies > 1:  # a token's weight: the sum over the ranks that hold a copy of it
+        weights = [
+            [sum(weights[r - r % copies + j][k] for j in range(copies)) for k in range(len(row))]
+            for r, row in enumerate(weights)
+        ]
     combined = scale * sum(v for run in runs for v in run.values)
     target_loss = sum(
         float(np.sum(t * u))
-        for tr, ur in zip(target, losses, strict=True)
+        for r, (tr, ur) in enumerate(zip(target, losses, strict=True))
+        if r % copies == 0
         for t, u in zip(tr, ur, strict=True)
     )
     settings = {"count_empty": empty, **({"max_length": max_length} if max_length else {})}
@@ -392,6 +442,10 @@ class _Backend:
         return contextlib.nullcontext()
 
 
+Recorded = list[tuple[str, np.ndarray, Any]]
+"""What one micro-step all-reduced: (collective, value sent, sum received), in order."""
+
+
 @dataclasses.dataclass
 class _Run:
     """One replica's first pass: its context, window, prepared state, the values of its
@@ -401,7 +455,36 @@ class _Run:
     window: Window
     state: Any
     values: list[float]
-    reduced: list[list[tuple[np.ndarray, Any]]]
+    reduced: list[Recorded]
+
+
+class _Collectives:
+    """The sequence groups' and data groups' all-reduces of a layout's threads."""
+
+    def __init__(self, layout: Layout, timeout: float) -> None:
+        self.layout = layout
+        ranks, shards = layout.num_ranks, layout.sequence_shards
+        self.sequence: dict[tuple[int, int], _ThreadAllReduce] = {}
+        self.data: dict[tuple[int, int], _ThreadAllReduce] = {}
+        for r in range(ranks):
+            key = (layout.data_index(r), layout.replica_index(r))
+            self.sequence.setdefault(key, _ThreadAllReduce(shards, timeout))
+            key = (layout.shard_index(r), layout.replica_index(r))
+            self.data.setdefault(key, _ThreadAllReduce(ranks // shards // layout.replicas, timeout))
+
+    def of(self, rank: int) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+        layout = self.layout
+        copy = layout.replica_index(rank)
+        sequence = self.sequence[(layout.data_index(rank), copy)]
+        data = self.data[(layout.shard_index(rank), copy)]
+        return (
+            sequence.for_replica(layout.shard_index(rank)),
+            data.for_replica(layout.data_index(rank)),
+        )
+
+    def abort(self) -> None:
+        for collective in (*self.sequence.values(), *self.data.values()):
+            collective.barrier.abort()
 
 
 def _first_pass(
@@ -411,24 +494,41 @@ def _first_pass(
     prepare: Callable[[Window], Any] | None,
     backend: _Backend,
 ) -> list[_Run]:
-    """Run every replica's window in threads with a real all-reduce, recording what each
+    """Run every replica's window in threads with real all-reduces, recording what each
     micro-step all-reduced so that later evaluations can replay it."""
+    groups = _Collectives(layout, timeout=60.0)
 
     def replica(r: int) -> _Run:
+        try:
+            return run_one(r)
+        except BaseException:
+            groups.abort()
+            raise
+
+    def run_one(r: int) -> _Run:
         with backend.scope():
             base = get_context()
             assert base is not None
             assert base.all_reduce is not None
-            slot: list[list[tuple[np.ndarray, Any]] | None] = [None]
+            slot: list[Recorded | None] = [None]
 
-            def recording(value: Any) -> Any:
-                total = base.all_reduce(value)  # type: ignore[misc]
-                if slot[0] is not None:
-                    slot[0].append((_host(value, "loss_fn"), total))
-                return total
+            def recording(kind: str, collective: Callable[[Any], Any]) -> Callable[[Any], Any]:
+                def call(value: Any) -> Any:
+                    total = collective(value)
+                    if slot[0] is not None:
+                        slot[0].append((kind, _host(value, "loss_fn"), total))
+                    return total
 
-            context = dataclasses.replace(base, all_reduce=recording)
-            window = _window(layout, r, backend, recording)
+                return call
+
+            sequence, data = groups.of(r)
+            reduces = {
+                "all_reduce": recording("all_reduce", base.all_reduce),
+                "sequence_all_reduce": recording("sequence_all_reduce", sequence),
+                "data_all_reduce": recording("data_all_reduce", data),
+            }
+            context = _context(base, layout, r, reduces)
+            window = _window(layout, r, backend, reduces)
             run = _Run(context, window, None, [], [])
             with enter(context):
                 run.state = prepare(window) if prepare is not None else None
@@ -450,14 +550,30 @@ def _first_pass(
     )
 
 
+def _context(
+    base: DistributionContext, layout: Layout, rank: int, reduces: dict[str, Callable[[Any], Any]]
+) -> DistributionContext:
+    """The replica context of ``rank`` with the layout's sequence split and collectives."""
+    return dataclasses.replace(
+        base,
+        all_reduce=reduces["all_reduce"],
+        sequence_shards=layout.sequence_shards,
+        sequence_shard=layout.shard_index(rank),
+        sequence_all_reduce=reduces["sequence_all_reduce"],
+    )
+
+
 def _window(
-    layout: Layout, rank: int, backend: _Backend, all_reduce: Callable[[Any], Any]
+    layout: Layout, rank: int, backend: _Backend, reduces: dict[str, Callable[[Any], Any]]
 ) -> Window:
     def convert(nested: Any) -> tuple[Any, ...] | None:
         return None if nested is None else tuple(backend.array(a) for a in nested[rank])
 
     masks = convert(layout.masks)
     assert masks is not None
+    unsharded = tuple(
+        backend.array(layout.unsharded(rank, k)[0]) for k in range(layout.micro_steps)
+    )
     return Window(
         rank=rank,
         num_ranks=layout.num_ranks,
@@ -468,28 +584,41 @@ def _window(
         accumulation_steps=int(layout.accumulation_steps or 1),
         gradients=layout.gradients,
         accumulation=layout.accumulation,
-        all_reduce=all_reduce,
+        all_reduce=reduces["all_reduce"],
+        sequence_shards=layout.sequence_shards,
+        sequence_shard=layout.shard_index(rank),
+        replicas=layout.replicas,
+        unsharded_masks=unsharded,
+        sequence_all_reduce=reduces["sequence_all_reduce"],
+        data_all_reduce=reduces["data_all_reduce"],
     )
 
 
-def _replaying(recorded: list[tuple[np.ndarray, Any]]) -> Callable[[Any], Any]:
-    """An all-reduce that hands out, in order, what the first pass's calls returned, after
-    checking that it is asked to reduce the same values."""
-    calls: Iterator[tuple[np.ndarray, Any]] = iter(recorded)
+def _replaying(recorded: Recorded) -> dict[str, Callable[[Any], Any]]:
+    """All-reduces that hand out, in order, what the first pass's calls returned, after
+    checking that they are asked to reduce the same values by the same collective."""
+    calls: Iterator[tuple[str, np.ndarray, Any]] = iter(recorded)
 
-    def all_reduce(value: Any) -> Any:
-        got = _host(value, "loss_fn")
-        try:
-            sent, total = next(calls)
-        except StopIteration:
-            raise ValueError(_dependent("calls all_reduce more often than before")) from None
-        if got.shape != sent.shape or not np.allclose(
-            got, sent, rtol=1e-12, atol=0.0, equal_nan=True
-        ):
-            raise ValueError(_dependent("all-reduces a value that depends on the per-token losses"))
-        return total
+    def replay(kind: str) -> Callable[[Any], Any]:
+        def all_reduce(value: Any) -> Any:
+            got = _host(value, "loss_fn")
+            try:
+                used, sent, total = next(calls)
+            except StopIteration:
+                raise ValueError(_dependent("calls all_reduce more often than before")) from None
+            if used != kind:
+                raise ValueError(_dependent(f"calls {kind} where it called {used} before"))
+            if got.shape != sent.shape or not np.allclose(
+                got, sent, rtol=1e-12, atol=0.0, equal_nan=True
+            ):
+                raise ValueError(
+                    _dependent("all-reduces a value that depends on the per-token losses")
+                )
+            return total
 
-    return all_reduce
+        return all_reduce
+
+    return {kind: replay(kind) for kind in ("all_reduce", "sequence_all_reduce", "data_all_reduce")}
 
 
 def _dependent(what: str) -> str:
@@ -508,8 +637,18 @@ def _derivative(
     """d loss_fn / d per_token_loss at micro-step k of one replica, exactly."""
 
     def call(per_token_loss: Any) -> Any:
-        window = dataclasses.replace(run.window, all_reduce=_replaying(run.reduced[k]))
-        context = dataclasses.replace(run.context, all_reduce=window.all_reduce)
+        reduces = _replaying(run.reduced[k])
+        window = dataclasses.replace(
+            run.window,
+            all_reduce=reduces["all_reduce"],
+            sequence_all_reduce=reduces["sequence_all_reduce"],
+            data_all_reduce=reduces["data_all_reduce"],
+        )
+        context = dataclasses.replace(
+            run.context,
+            all_reduce=reduces["all_reduce"],
+            sequence_all_reduce=reduces["sequence_all_reduce"],
+        )
         with enter(context):
             return loss_fn(per_token_loss, MicroStep(window, k, run.state))
 

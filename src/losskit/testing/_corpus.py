@@ -7,7 +7,8 @@ packed rows ...) and the objective the framework means. ``audit()`` flags the bu
 passes the corrected one. The source of each bug is in its ``source`` field and above its
 functions. Bugs of auxiliary terms (MoE load balancing, MTP) are audited term by term
 against their coefficient; their tensor- and context-parallel factors are simulated
-constants until the mesh contract lands.
+constants. Context-parallel layouts split each sequence over a sequence group
+(``Layout(sequence_shards=...)``); a pipeline schedule's micro-batches are the window.
 
 The functions read only what the framework's code reads: the micro-batch, the replica's
 window of masks (prefetched), the engine description and an all-reduce for counts.
@@ -52,6 +53,8 @@ class PublishedBug:
             must carry (the target is ``coefficient * c_t``).
         layout: a step on which the bug shows.
         buggy, fixed: ``loss_fn(per_token_loss, step)`` as published, and corrected.
+        fixed_layout: the layout of the fix, where the fix changes how the data is laid
+            out (None: ``layout``).
     """
 
     name: str
@@ -64,12 +67,15 @@ class PublishedBug:
     max_length: float | None = None
     count_empty: bool = False
     coefficient: float = 1.0
+    fixed_layout: Layout | None = dataclasses.field(default=None, repr=False)
 
     def audit(self, *, fixed: bool = False, library: str = "numpy") -> AuditReport:
-        """:func:`~losskit.testing.audit_loss` of the buggy (or fixed) form on ``layout``."""
+        """:func:`~losskit.testing.audit_loss` of the buggy form on ``layout`` (or of the
+        fixed form, on ``fixed_layout`` if there is one)."""
+        layout = self.fixed_layout if fixed and self.fixed_layout is not None else self.layout
         return audit_loss(
             self.fixed if fixed else self.buggy,
-            self.layout,
+            layout,
             mode=self.mode,
             max_length=self.max_length,
             count_empty=self.count_empty,
@@ -394,7 +400,131 @@ def _routed_layout(gradients: str = "mean") -> Layout:
     return Layout([[full, full] for _ in range(4)], gradients=gradients)
 
 
+# ------------------------------------------ verl #5983: CP shards counted over the DP group
+# https://github.com/verl-project/verl/issues/5983 (fix attempts: PRs #5993, #6049, closed):
+# with static context parallelism each rank holds 1/CP of every sequence; batch_num_tokens
+# is all-reduced over the pure DP group and dp_size is the pure DP size, while the gradients
+# are averaged over DP x CP. Each CP shard is divided by the DP sum of its own shard's
+# tokens: a mean over the shards of per-shard token means (N/CP on balanced shards).
+
+
+def verl_cp_dp_group_count(per_token_loss: Any, step: MicroStep) -> Any:
+    shard_tokens = step.data_all_reduce(sum(_tokens(m) for m in step.window.masks))
+    data_parallel = step.num_ranks // step.sequence_shards
+    return _sum(per_token_loss, step) / max(shard_tokens, 1.0) * data_parallel
+
+
+def dp_cp_token_mean(per_token_loss: Any, step: MicroStep) -> Any:
+    """The PRs' fix: this shard's tokens summed over DP x CP, dp_size = DP x CP."""
+    return _token_mean(per_token_loss, step)
+
+
+# --------------------------------- prime-rl #2562: whole micro-batches counted over DP x CP
+# https://github.com/PrimeIntellect-ai/prime-rl/pull/2562 (review: "CP ranks in the same DP
+# group load identical micro-batches. Summing those counts over dp_cp multiplies" them):
+# every CP rank counts the whole micro-batch's loss mask, the count is summed over dp_cp,
+# the loss is the rank's shard, FSDP's division is undone (a sum over ranks).
+
+
+def prime_rl_whole_micro_batch_count(per_token_loss: Any, step: MicroStep) -> Any:
+    counted = step.all_reduce(sum(_tokens(m) for m in step.window.unsharded_masks))
+    return _sum(per_token_loss, step) / max(counted, 1.0)
+
+
+def shard_token_count(per_token_loss: Any, step: MicroStep) -> Any:
+    """Each rank counts the tokens of its own shard: every token once over dp_cp."""
+    return _sum(per_token_loss, step) / max(_window_tokens(step), 1.0)
+
+
+# ------------------------------------- Megatron #7513: CP-local counts in the averaged path
+# https://github.com/NVIDIA/Megatron-LM/pull/7513: the micro-batch-averaged path divides
+# each CP shard's loss sum by the shard's own valid tokens, and DDP averages over DP x CP:
+# "with one valid token, CP=2 halves the gradient". The PR sums the count over the CP group
+# and multiplies by the CP size to undo DDP's CP averaging.
+
+
+def megatron_cp_local_count(per_token_loss: Any, step: MicroStep) -> Any:
+    return _sum(per_token_loss, step) / max(_tokens(step.mask), 1.0) / step.micro_steps
+
+
+def megatron_cp_group_count(per_token_loss: Any, step: MicroStep) -> Any:
+    whole = step.sequence_all_reduce(_tokens(step.mask))
+    return _sum(per_token_loss, step) / max(whole, 1.0) * step.sequence_shards / step.micro_steps
+
+
+# --------------------------------------- transformers #48167: eval_loss cp_size times too big
+# https://github.com/huggingface/transformers/pull/48167: evaluation ran without the
+# context-parallel context, so every CP rank evaluated the whole micro-batch, while the
+# loss kept the training path's scaling: num_items_in_batch (whole labels counted on every
+# process, gathered, divided by cp_size) and ``loss *= num_processes`` (Trainer.compute_loss,
+# transformers 5.23), then the mean over processes. The buggy layout holds each micro-batch
+# on cp ranks (copies); the fix applies the context: the same data split over the CP ranks.
+
+
+def transformers_eval_without_cp(per_token_loss: Any, step: MicroStep, *, cp_size: int) -> Any:
+    items = step.all_reduce(sum(_tokens(m) for m in step.window.masks)) / cp_size
+    return _sum(per_token_loss, step) / max(items, 1.0) * step.num_ranks
+
+
+def transformers_eval_with_cp(per_token_loss: Any, step: MicroStep) -> Any:
+    items = step.all_reduce(sum(_tokens(m) for m in step.window.unsharded_masks))
+    items = items / step.sequence_shards  # counted before the split, on every CP rank
+    return _sum(per_token_loss, step) / max(items, 1.0) * step.num_ranks
+
+
+# -------------------------------------- torchtitan #2972: PP divides after schedule.step()
+# https://github.com/pytorch/torchtitan/issues/2972: the pipeline schedule (scale_grads=False)
+# backwards each micro-batch's raw loss sum on the last stage; "/ global_valid_tokens"
+# happens after ``pp_schedule.step()``, for the logged loss only. FSDP sums (divide factor
+# 1). Fixed as the non-PP path does (and Forge, torchtitan PR #4194): divide inside loss_fn.
+
+
+def torchtitan_pp_sum(per_token_loss: Any, step: MicroStep) -> Any:
+    return _sum(per_token_loss, step)
+
+
+def torchtitan_pp_normalized(per_token_loss: Any, step: MicroStep) -> Any:
+    return _sum(per_token_loss, step) / max(_window_tokens(step), 1.0)
+
+
 # ----------------------------------------------------------------------------- the corpus
+
+
+def _whole_rows(seed: int, data: int, micro_steps: int, rows: int, length: int) -> list[Any]:
+    """``[data][micro-batch]`` masks of whole rows: a masked prompt of 2-5 tokens, then
+    the completion's tokens, valid with probability 0.8 (more valid tokens late in a row)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(data):
+        batches = []
+        for _ in range(micro_steps):
+            prompt = rng.integers(2, 6, size=(rows, 1))
+            valid = (np.arange(length)[None, :] >= prompt) & (rng.random((rows, length)) < 0.8)
+            batches.append(valid.astype(np.float64))
+        out.append(batches)
+    return out
+
+
+def _split(whole: list[Any], shards: int, **engine: Any) -> Layout:
+    """Each data replica's rows split along T into ``shards`` contiguous shards."""
+    masks = [
+        [np.split(mask, shards, axis=1)[c] for mask in batches]
+        for batches in whole
+        for c in range(shards)
+    ]
+    return Layout(masks, sequence_shards=shards, **engine)
+
+
+def _copied(whole: list[Any], replicas: int, **engine: Any) -> Layout:
+    """Each data replica's micro-batches held whole by ``replicas`` ranks."""
+    masks = [batches for batches in whole for _ in range(replicas)]
+    return Layout(masks, replicas=replicas, **engine)
+
+
+def _one_valid_token() -> Layout:
+    whole = np.zeros((2, 8))
+    whole[0, 1] = 1.0  # on the first of 2 shards
+    return _split([[whole]], 2)
 
 
 def _uniform_partial_window() -> Layout:
@@ -433,6 +563,11 @@ def published_bugs() -> tuple[PublishedBug, ...]:
     trl_rows = random_layout(18, ranks=2, micro_steps=2, rows=(3, 3), length=(3, 6), empty=0.4)
     window = _tokens_of(busy)
     generation = functools.partial(trl_dapo_generation, steps_per_generation=4)
+    prompts = _whole_rows(19, data=2, micro_steps=2, rows=2, length=8)
+    evaluated = _whole_rows(20, data=2, micro_steps=1, rows=3, length=8)
+    pipelined = random_layout(
+        21, ranks=2, micro_steps=2, rows=(1, 3), length=(2, 6), empty=0.0, gradients="sum"
+    )
     return (
         PublishedBug(
             "trl-bnpo",
@@ -656,5 +791,57 @@ def published_bugs() -> tuple[PublishedBug, ...]:
             functools.partial(automodel_aux_backward_scale, scaled=False),
             functools.partial(automodel_aux_backward_scale, scaled=True),
             coefficient=_AUX,
+        ),
+        PublishedBug(
+            "verl-cp-undercount",
+            "https://github.com/verl-project/verl/issues/5983",
+            "with CP the token count is summed over the pure DP group and dp_size leaves CP "
+            "out: each CP shard is divided by its own shards' count (N / CP on balanced "
+            "shards), a mean of per-shard token means",
+            "token-mean",
+            _split(prompts, 2),
+            verl_cp_dp_group_count,
+            dp_cp_token_mean,
+        ),
+        PublishedBug(
+            "prime-rl-cp-overcount",
+            "https://github.com/PrimeIntellect-ai/prime-rl/pull/2562",
+            "every CP rank counts the whole micro-batch it loaded and the counts are summed "
+            "over dp x cp: N counted CP times, the gradient 1 / CP too small",
+            "token-mean",
+            _split(prompts, 2, gradients="sum"),
+            prime_rl_whole_micro_batch_count,
+            shard_token_count,
+        ),
+        PublishedBug(
+            "megatron-cp-local-count",
+            "https://github.com/NVIDIA/Megatron-LM/pull/7513",
+            "each CP shard's loss is divided by the shard's own valid tokens, then averaged "
+            "over DP x CP: with one valid token, CP=2 halves the gradient",
+            "token-mean",
+            _one_valid_token(),
+            megatron_cp_local_count,
+            megatron_cp_group_count,
+        ),
+        PublishedBug(
+            "transformers-cp-eval-loss",
+            "https://github.com/huggingface/transformers/pull/48167",
+            "evaluation skipped the CP context: every CP rank evaluated the whole micro-batch "
+            "with the training path's scaling, so eval_loss is cp_size times too large",
+            "token-mean",
+            _copied(evaluated, 2),
+            functools.partial(transformers_eval_without_cp, cp_size=2),
+            transformers_eval_with_cp,
+            fixed_layout=_split(evaluated, 2),
+        ),
+        PublishedBug(
+            "torchtitan-pp-after-step",
+            "https://github.com/pytorch/torchtitan/issues/2972",
+            "the pipeline schedule backwards raw loss sums; the division by "
+            "global_valid_tokens comes after schedule.step(): gradients N times too large",
+            "token-mean",
+            pipelined,
+            torchtitan_pp_sum,
+            torchtitan_pp_normalized,
         ),
     )

@@ -33,6 +33,20 @@ class Layout:
     mask); ``group_ids[r][k]`` is then ``[B, T]`` and constant within a sequence. Group ids
     are global prompt indices in ``[0, num_groups)``.
 
+    Context parallelism (``sequence_shards > 1``): the ranks come in sequence groups of
+    ``sequence_shards`` consecutive ranks; rank r holds shard ``r % sequence_shards`` of
+    the sequences of its group: row b of micro-batch k is the same sequence on every rank
+    of the group, whose masks there hold some of its columns (the same ``[B, T]`` shape on
+    each shard; packed segment ids name the same sequence on every shard). Replicated data
+    (``replicas > 1``): each rank is followed by ``replicas - 1`` ranks that hold copies of
+    its micro-batches (ranks that load the same micro-batch without splitting it, inside
+    the engine's combination); a token's effective weight is then the sum over its copies.
+    Rank ``r`` is copy ``r % replicas`` of shard ``(r // replicas) % sequence_shards`` of
+    data group ``r // (replicas * sequence_shards)``. A pipeline schedule needs no field:
+    its micro-batches are the window's (``accumulation="mean"`` when the schedule divides
+    the gradients by their number, ``scale_grads=True``), the loss stage's data-parallel
+    ranks the replicas.
+
     Args:
         masks: ``[replica][micro-batch]`` nested sequences of ``[B, T]`` masks.
         segment_ids: same nesting and shapes as ``masks``, or None (padded rows).
@@ -42,10 +56,14 @@ class Layout:
         accumulation: ``"sum"`` (``backward`` per micro-batch) or ``"mean"`` (the engine
             divides each micro-step by ``accumulation_steps``: DeepSpeed).
         accumulation_steps: configured micro-batches per window; default ``micro_steps``.
+        sequence_shards: ranks per sequence group (context parallelism); 1: no split.
+        replicas: ranks per copy group of identical micro-batches; 1: no copies.
 
     Raises:
         ValueError: ragged nesting, a mask that is not 2-D or not 0/1, ids of the wrong
-            shape or range, a sequence spread over two groups, or a bad engine field.
+            shape or range, a sequence spread over two groups, or a bad engine field;
+            ranks not a multiple of ``sequence_shards * replicas``, shards of a sequence
+            group of different shapes, copies that differ.
 
     Example:
         >>> import numpy as np
@@ -62,6 +80,8 @@ class Layout:
     gradients: str = "mean"
     accumulation: str = "sum"
     accumulation_steps: int | None = None
+    sequence_shards: int = 1
+    replicas: int = 1
 
     def __post_init__(self) -> None:
         masks = _nested(self.masks, "masks")
@@ -82,6 +102,7 @@ class Layout:
             raise ValueError(
                 invalid("num_groups", "None when there are no group_ids", self.num_groups)
             )
+        self._check_split(masks)
         check_mode(self.gradients, "gradients")
         check_mode(self.accumulation, "accumulation")
         steps = self.micro_steps
@@ -111,6 +132,87 @@ class Layout:
                 _check_constant(ids, self.segment_ids[r][k], name)
         object.__setattr__(self, "group_ids", groups)
 
+    def _check_split(self, masks: Frozen) -> None:
+        shards = check_count(self.sequence_shards, "sequence_shards")
+        copies = check_count(self.replicas, "replicas")
+        if len(masks) % (shards * copies):
+            raise ValueError(
+                invalid(
+                    "masks",
+                    f"a multiple of sequence_shards x replicas = {shards * copies} ranks",
+                    f"{len(masks)} ranks",
+                )
+            )
+        nested = [masks, self.segment_ids, self.group_ids]
+        for r in range(len(masks)):
+            first = r - r % copies  # the rank this one copies
+            for k in range(len(masks[r])):
+                for name, arrays in zip(("masks", "segment_ids", "group_ids"), nested, strict=True):
+                    if arrays is not None and not np.array_equal(arrays[r][k], arrays[first][k]):
+                        raise ValueError(
+                            invalid(
+                                f"{name}[{r}][{k}]",
+                                f"a copy of {name}[{first}][{k}] (replicas={copies})",
+                                arrays[r][k],
+                            )
+                        )
+                shard_zero = self.sequence_group(r)[0]
+                if masks[r][k].shape != masks[shard_zero][k].shape:
+                    raise ValueError(
+                        invalid(
+                            f"masks[{r}][{k}]",
+                            f"the shape of masks[{shard_zero}][{k}], "
+                            f"{masks[shard_zero][k].shape} (a shard of the same rows)",
+                            masks[r][k],
+                        )
+                    )
+        if shards > 1 and self.group_ids is not None and self.segment_ids is not None:
+            for r in range(0, len(masks), shards * copies):
+                for k in range(len(masks[r])):
+                    _, segments, groups = self.unsharded(r, k)
+                    assert segments is not None
+                    assert groups is not None
+                    _check_constant(groups, segments, f"group_ids[{r}][{k}] and its shards")
+
+    def data_index(self, rank: int) -> int:
+        """The data group of ``rank``: the ranks of one data group hold the same sequences."""
+        return rank // (self.replicas * self.sequence_shards)
+
+    def shard_index(self, rank: int) -> int:
+        """Which shard of its sequences ``rank`` holds, in ``[0, sequence_shards)``."""
+        return (rank // self.replicas) % self.sequence_shards
+
+    def replica_index(self, rank: int) -> int:
+        """Which copy of its micro-batches ``rank`` is, in ``[0, replicas)``."""
+        return rank % self.replicas
+
+    def sequence_group(self, rank: int) -> list[int]:
+        """The ranks that hold the shards of ``rank``'s sequences, in shard order."""
+        base = self.data_index(rank) * self.replicas * self.sequence_shards
+        return [
+            base + c * self.replicas + self.replica_index(rank) for c in range(self.sequence_shards)
+        ]
+
+    def unsharded(
+        self, rank: int, micro_batch: int
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """``(mask, segment_ids, group_ids)`` of ``rank``'s micro-batch before the split:
+        its sequence group's shards side by side along T, in shard order."""
+        group = self.sequence_group(rank)
+
+        def joined(nested: Frozen | None, per_token: bool) -> np.ndarray | None:
+            if nested is None:
+                return None
+            if not per_token:
+                return nested[group[0]][micro_batch]
+            return np.concatenate([nested[g][micro_batch] for g in group], axis=1)
+
+        mask = joined(self.masks, True)  # type: ignore[arg-type]
+        assert mask is not None
+        segments = joined(self.segment_ids, True)  # type: ignore[arg-type]
+        groups = joined(self.group_ids, self.segment_ids is not None)  # type: ignore[arg-type]
+        return mask, segments, groups
+
     @property
     def num_ranks(self) -> int:
         """Replicas (data-parallel ranks) R."""
@@ -127,10 +229,15 @@ class Layout:
 
     def describe(self) -> str:
         rows = "packed rows" if self.packed else "padded rows"
+        split = ""
+        if self.sequence_shards > 1:
+            split += f", each sequence split over {self.sequence_shards} ranks"
+        if self.replicas > 1:
+            split += f", each micro-batch on {self.replicas} ranks"
         return (
             f"{_plural(self.num_ranks, 'rank')} x {_plural(self.micro_steps, 'micro-batch')} "
             f"(accumulation_steps={self.accumulation_steps}, gradients={self.gradients!r}, "
-            f"accumulation={self.accumulation!r}), {rows}"
+            f"accumulation={self.accumulation!r}), {rows}{split}"
         )
 
     def pieces(self) -> Iterator[tuple[int, int, np.ndarray, np.ndarray | None, np.ndarray | None]]:

@@ -40,11 +40,13 @@ def check_target(layout: Layout, mode: str, max_length: Any) -> None:
 def target_weights(
     layout: Layout, mode: str, *, max_length: Any = None, count_empty: bool = False
 ) -> list[list[np.ndarray]]:
-    """``c[r][k]``: the coefficient of each position of replica r's micro-batch k."""
+    """``c[r][k]``: the coefficient of each position of replica r's micro-batch k. The
+    shards of a sequence group hold parts of the same sequences; copies (``replicas``)
+    get the coefficients of the tokens they copy."""
     check_target(layout, mode, max_length)
-    index, groups, masks = _sequences(layout)
+    index, groups, masks, counted = _sequences(layout)
     flat_index = np.concatenate([i.ravel() for i in index]) if index else np.zeros(0, int)
-    flat_mask = np.concatenate([m.ravel() for m in masks]) if masks else np.zeros(0)
+    flat_mask = np.concatenate([m.ravel() for m in counted]) if counted else np.zeros(0)
     count = len(groups)
     n = np.bincount(flat_index, weights=flat_mask, minlength=count)
     live = n > 0
@@ -95,31 +97,38 @@ def _per_sequence(
     return result
 
 
-def _sequences(layout: Layout) -> tuple[list[np.ndarray], list[int], list[np.ndarray]]:
-    """Per piece: each position's global sequence number; each sequence's group (0 if
-    none); the masks as float64."""
+def _sequences(
+    layout: Layout,
+) -> tuple[list[np.ndarray], list[int], list[np.ndarray], list[np.ndarray]]:
+    """Per piece: each position's global sequence number (the same on every shard of a
+    sequence group and on every copy); each sequence's group (0 if none); the masks as
+    float64; the masks that count (a copy's count nothing: its tokens are the original's)."""
+    numbers: dict[tuple[int, ...], int] = {}
     index: list[np.ndarray] = []
     groups: list[int] = []
     masks: list[np.ndarray] = []
-    for _, _, mask, segments, group_ids in layout.pieces():
+    counted: list[np.ndarray] = []
+    for r, k, mask, segments, group_ids in layout.pieces():
         rows, width = mask.shape
         local = np.zeros((rows, width), dtype=np.int64)
         for row in range(rows):
             ids = np.zeros(width, dtype=np.int64) if segments is None else segments[row]
-            values, inverse = np.unique(ids, return_inverse=True)
-            if segments is None:  # a padded row is one sequence, even with T = 0
-                values = np.zeros(1, dtype=np.int64)
-            local[row] = len(groups) + inverse.reshape(-1)
-            for position, _ in enumerate(values):
-                if group_ids is None:
-                    groups.append(0)
-                elif segments is None:
-                    groups.append(int(group_ids[row]))
-                else:
-                    groups.append(int(group_ids[row][inverse.reshape(-1) == position][0]))
+            values = np.unique(ids) if segments is not None else np.zeros(1, dtype=np.int64)
+            for value in values.tolist():  # a padded row is one sequence, even with T = 0
+                key = (layout.data_index(r), k, row, int(value))
+                if key not in numbers:
+                    numbers[key] = len(groups)
+                    if group_ids is None:
+                        groups.append(0)
+                    elif segments is None:
+                        groups.append(int(group_ids[row]))
+                    else:
+                        groups.append(int(group_ids[row][ids == value][0]))
+                local[row][ids == value] = numbers[key]
         index.append(local)
         masks.append(np.asarray(mask, dtype=np.float64))
-    return index, groups, masks
+        counted.append(masks[-1] if layout.replica_index(r) == 0 else np.zeros_like(masks[-1]))
+    return index, groups, masks, counted
 
 
 def _unflatten(layout: Layout, pieces: list[np.ndarray]) -> list[list[np.ndarray]]:

@@ -50,6 +50,7 @@ def run_replicas(
     gradients: str = "sum",
     accumulation_steps: int = 1,
     accumulation: str = "sum",
+    sequence_shards: int = 1,
     timeout: float = 60.0,
 ) -> list[Any]:
     """Run ``step(replica_id)`` as each of ``num_replicas`` replicas, in threads, and return
@@ -66,13 +67,17 @@ def run_replicas(
         gradients: how the engine combines gradients, as for ``replica_context``.
         accumulation_steps: the engine's micro-steps per optimizer step, as there.
         accumulation: how it combines micro-steps, as there.
+        sequence_shards: context parallelism: replicas ``g * sequence_shards`` to
+            ``(g + 1) * sequence_shards - 1`` form sequence group ``g`` (each sequence is
+            split over them), with an all-reduce of their own (``sequence_all_reduce``).
         timeout: seconds a replica waits for the others at an all-reduce.
 
     Returns:
         ``[step(0), ..., step(num_replicas - 1)]``.
 
     Raises:
-        ValueError: ``num_replicas`` is not a positive integer.
+        ValueError: ``num_replicas`` is not a positive integer, or ``sequence_shards``
+            does not divide it.
         Exception: the first exception a replica raised (the others are released).
 
     Example:
@@ -87,9 +92,14 @@ def run_replicas(
     """
     count = check_count(num_replicas)
     replica_context(  # validates the engine description once, before any thread starts
-        count, gradients=gradients, accumulation_steps=accumulation_steps, accumulation=accumulation
+        count,
+        gradients=gradients,
+        accumulation_steps=accumulation_steps,
+        accumulation=accumulation,
+        sequence_shards=sequence_shards,
     )
     collective = _ThreadAllReduce(count, timeout)
+    groups = [_ThreadAllReduce(sequence_shards, timeout) for _ in range(count // sequence_shards)]
     results: list[Any] = [None] * count
     errors: list[tuple[int, BaseException]] = []
 
@@ -102,11 +112,18 @@ def run_replicas(
                 accumulation_steps=accumulation_steps,
                 accumulation=accumulation,
                 all_reduce=collective.for_replica(replica_id),
+                sequence_shards=sequence_shards,
+                sequence_shard=replica_id % sequence_shards,
+                sequence_all_reduce=groups[replica_id // sequence_shards].for_replica(
+                    replica_id % sequence_shards
+                ),
             ):
                 results[replica_id] = step(replica_id)
         except BaseException as error:  # re-raised in the caller's thread
             errors.append((replica_id, error))
             collective.barrier.abort()
+            for group in groups:
+                group.barrier.abort()
 
     threads = [threading.Thread(target=body, args=(r,), daemon=True) for r in range(count)]
     for thread in threads:
