@@ -1,0 +1,1 @@
+"""Framework kernels behind losskit's public functions (each imports its framework; private)."""
