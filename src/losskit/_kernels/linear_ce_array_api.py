@@ -34,12 +34,13 @@ def linear_cross_entropy(
     n = hidden.shape[0]
     parts = []
     for start in range(0, n, chunk):
-        logits = ns.astype(xp, hidden[start : start + chunk, ...], acc) @ weight_t
+        stop = min(start + chunk, n)  # the standard leaves out-of-bounds slice stops open
+        logits = ns.astype(xp, hidden[start:stop, ...], acc) @ weight_t
         if bias is not None:
             logits = logits + bias
         top = xp.max(logits, axis=1, keepdims=True)
         lse = xp.log(xp.sum(xp.exp(logits - top), axis=1)) + top[:, 0]
-        loss = lse - (1.0 - smoothing) * take_class(xp, logits, labels[start : start + chunk])
+        loss = lse - (1.0 - smoothing) * take_class(xp, logits, labels[start:stop])
         if smoothing:
             loss = loss - smoothing * xp.mean(logits, axis=1)
         if z_loss:

@@ -111,7 +111,9 @@ def _losses(
 ) -> jax.Array:
     """The unweighted per-token losses ``[N]``, chunk by chunk."""
     n, (rows, label) = _chunked(o, hidden, labels)
-    losses = lax.map(lambda x: _chunk_terms(x[0], weight, bias, x[1], o)[0], (rows, label))
+    losses: jax.Array = lax.map(
+        lambda x: _chunk_terms(x[0], weight, bias, x[1], o)[0], (rows, label)
+    )
     return losses.reshape(-1)[:n]
 
 
@@ -187,13 +189,14 @@ def _function(o: _Options, per_token: bool) -> Callable[..., jax.Array]:
         return jnp.dot(coef, losses), (grads, losses)
 
     def backward(residuals: Any, grad_out: jax.Array) -> tuple[Any, ...]:
+        grads: tuple[jax.Array | None, ...]
         if per_token:
             hidden, weight, bias, labels, coef, losses = residuals
             _, grad_h, grad_w, grad_b = _gradients(hidden, weight, bias, labels, coef * grad_out, o)
             grads = (grad_h, _cast(grad_w, weight), _cast(grad_b, bias))
         else:
-            grads, losses = residuals
-            grads = tuple(None if g is None else g * grad_out.astype(g.dtype) for g in grads)
+            computed, losses = residuals
+            grads = tuple(None if g is None else g * grad_out.astype(g.dtype) for g in computed)
         return (*grads, None, losses * grad_out)
 
     loss.defvjp(forward, backward)

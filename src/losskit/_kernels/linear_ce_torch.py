@@ -116,7 +116,7 @@ class _Sum(torch.autograd.Function):
     """``sum(coef * losses)`` with its gradients computed during the forward."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         hidden: torch.Tensor,
         weight: torch.Tensor,
@@ -174,7 +174,7 @@ class _PerToken(torch.autograd.Function):
     per-token gradients folded into the coefficients."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         hidden: torch.Tensor,
         weight: torch.Tensor,
@@ -197,8 +197,9 @@ class _PerToken(torch.autograd.Function):
         hidden, weight, bias, labels, coef, losses = ctx.saved_tensors
         needs = ctx.needs_input_grad
         want = (needs[0], needs[1], needs[2] and bias is not None)
+        smoothing, z_loss, chunk = ctx.options
         _, (grad_h, grad_w, grad_b) = _sweep(
-            hidden, weight, bias, labels, coef * grad_out, *ctx.options, want
+            hidden, weight, bias, labels, coef * grad_out, smoothing, z_loss, chunk, want
         )
         return (
             grad_h,

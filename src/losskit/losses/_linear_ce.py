@@ -234,13 +234,14 @@ def linear_cross_entropy(
         coef = xp.where(valid, xp.reshape(weights, (-1,)), xp.zeros_like(flat_labels, dtype=acc))
     coef = xp.where(outside, xp.full_like(coef, float("nan")), coef)
     safe = xp.where(valid & ~outside, flat_labels, xp.zeros_like(flat_labels))
-    options = {
+    options: dict[str, Any] = {
         "smoothing": smoothing,
         "z_loss": z,
         "per_token": per_token,
         "chunk": chunk or default_chunk_size(classes),
     }
     library = ns.library(rows)
+    result: Any
     if library == "torch":
         from losskit._kernels import linear_ce_torch
 
