@@ -33,6 +33,7 @@ class Case:
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)  # copied into the JSON
     memory_entries: tuple[str, ...] | None = None  # probe only these (name prefixes)
     first_call: str | None = None  # time this entry's first call (JAX: trace and compile)
+    memory_isolated: bool = False  # probe each entry's memory in a fresh worker process
 
 
 # (id, title, target text) - the order of the report.
@@ -51,6 +52,7 @@ CASES: tuple[tuple[str, str], ...] = (
     ("reg_grad_resnet50", "forward+backward of L2 over ResNet-50's 161 parameters (PyTorch)"),
     ("layer_resnet18", "ResNet-18 training step with losskit.torch layer penalties (PyTorch)"),
     ("loss_sparse_ce", "SparseCategoricalCrossentropy from logits [4096,1000] f32, fwd+bwd"),
+    ("lce_fused", "fused linear cross-entropy N=4096 d=768 V=32768 f32, fwd+bwd"),
 )
 
 SOBS = "sum_over_batch_size"
@@ -65,6 +67,7 @@ def _losskit() -> Any:
 def build(be: _backends.Backend, names: set[str] | None = None) -> list[Case]:
     """The cases for backend ``be`` (``names`` restricts them, for quick experiments)."""
     import _layercases  # the layer-penalty case (losskit.torch)
+    import _lcecases  # the fused linear cross-entropy case
     import _losscases  # the loss catalog case
     import _regcases  # the regularizer cases (they use Case and the helpers below)
 
@@ -83,6 +86,7 @@ def build(be: _backends.Backend, names: set[str] | None = None) -> list[Case]:
         "reg_grad_resnet50": _regcases.reg_grad_resnet50,
         "layer_resnet18": _layercases.layer_resnet18,
         "loss_sparse_ce": _losscases.loss_sparse_ce,
+        "lce_fused": _lcecases.lce_fused,
     }
     cases = []
     for case_id, builder in builders.items():

@@ -55,6 +55,7 @@ SPECS: dict[str, Spec] = {
         "4 fwd+bwd 16M", 2.0, None, native="native: hand-written gradient", memory=True
     ),
     "loss_sparse_ce": Spec("S1 sparse CE logits fwd+bwd", 1.5, 1 / 2, 1e-5),
+    "lce_fused": Spec("F1 fused linear CE fwd+bwd", 1.1, None, 1e-5, native="native: materialized"),
 }
 
 ARRAY_BACKENDS = ("numpy", "torch", "jax")
@@ -114,10 +115,11 @@ def rows_for(results: dict[str, dict[str, Any]]) -> list[Row]:
             timing, peaks = _case_rows(spec, case_id, backend, case, tf.get(case_id))
             rows.extend(timing)
             memory.extend(peaks)
+    import _lcecases  # the fused linear CE's memory rows (it imports this module too)
     import _regreport  # the regularizer cases' rows (imported here: it imports this module)
 
     reg_rows, reg_memory = _regreport.rows_for(results)
-    return rows + reg_rows + memory + reg_memory
+    return rows + reg_rows + memory + _lcecases.memory_rows(results) + reg_memory
 
 
 def _case_rows(
