@@ -388,6 +388,18 @@ def test_torch_gradients_only_where_required() -> None:
     assert_close(again.numpy(), loss.detach().numpy(), rtol=1e-14)
 
 
+def test_torch_non_contiguous_inputs() -> None:
+    # a transposed hidden view, and a head tied to a [d, V] parameter (weight = its .T)
+    hidden = torch.tensor(DATA["hidden"].T.copy()).T.requires_grad_(True)
+    table = torch.tensor(DATA["weight"].T.copy(), requires_grad=True)
+    loss = linear_cross_entropy(hidden, table.T, torch.tensor(DATA["labels"]), chunk_size=CHUNK)
+    loss.backward()
+    expected, grads = unfused_torch({**DATA, "bias": np.zeros(V), "token_weights": np.ones(N)})
+    assert_close(loss.detach().numpy(), expected, rtol=1e-12)
+    assert_close(hidden.grad.numpy(), grads["hidden"], rtol=1e-10)
+    assert_close(table.grad.numpy(), grads["weight"].T, rtol=1e-10)
+
+
 def test_torch_upstream_gradient_scales_the_precomputed_gradients() -> None:
     leaves = [torch.tensor(DATA[k], requires_grad=True) for k in ("hidden", "weight")]
     loss = linear_cross_entropy(*leaves, torch.tensor(DATA["labels"]), chunk_size=CHUNK)

@@ -51,7 +51,7 @@ def _sweep(
     acc = _accumulation_dtype(hidden.dtype)
     device = hidden.device
     losses = torch.empty(n, dtype=acc, device=device)
-    grad_h = torch.empty_like(hidden) if want[0] else None
+    grad_h = torch.empty(hidden.shape, dtype=hidden.dtype, device=device) if want[0] else None
     grad_w = torch.empty(weight.shape, dtype=acc, device=device) if want[1] else None
     grad_b = torch.empty(classes, dtype=acc, device=device) if want[2] else None
     if n == 0:
