@@ -92,7 +92,7 @@ def lce_fused(be: _backends.Backend) -> Case | None:
     from losskit.losses import linear_cross_entropy
     from losskit.losses._linear_ce import default_chunk_size
 
-    case.meta["chunk_size"] = default_chunk_size(CLASSES)
+    case.meta["chunk_size"] = default_chunk_size(CLASSES, be.name)
     if be.name == "torch":
         import torch
 

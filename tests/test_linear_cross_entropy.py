@@ -619,6 +619,7 @@ def test_arrays_of_two_libraries_are_refused() -> None:
 
 
 def test_default_chunk_size() -> None:
-    assert default_chunk_size(32768) == 256  # 2**23 logits
-    assert default_chunk_size(131072) == 256  # at least 256 tokens
+    assert default_chunk_size(32768, "torch") == 512  # 2**24 logits
+    assert default_chunk_size(32768, "jax") == 256  # 2**23 logits
+    assert default_chunk_size(131072, "torch") == 256  # at least 256 tokens
     assert default_chunk_size(1000) == 8388

@@ -17,20 +17,22 @@ from losskit.losses._numerics import index_dtype
 
 __all__ = ["CHUNK_ELEMENTS", "default_chunk_size", "linear_cross_entropy"]
 
-CHUNK_ELEMENTS = 1 << 23
-"""Logits per chunk by default (32 MiB of float32): 256 tokens at a 32K vocabulary."""
+CHUNK_ELEMENTS = {"torch": 1 << 24, "other": 1 << 23}
+"""Logits per default chunk. PyTorch: 64 MiB of float32 (512 tokens at a 32K vocabulary);
+its chunked products lose least to a busy machine at 512 tokens (bench/README.md, F1).
+JAX and the forward-only path: 32 MiB (XLA keeps two chunk-sized buffers)."""
 MIN_CHUNK = 256
 """Fewest tokens per default chunk: smaller products run the matrix units below speed, and
-every chunk adds a read and a write of the ``[V, d]`` gradient (128 tokens at d = 768,
-V = 32K: 1.03-1.15x the time of 256; bench/README.md)."""
+every chunk adds a read and a write of the ``[V, d]`` gradient."""
 
 _NAMES = ("hidden", "weight", "labels", "bias", "token_weights")
 
 
-def default_chunk_size(classes: int) -> int:
-    """Tokens per chunk when ``chunk_size`` is None: ``CHUNK_ELEMENTS / classes``, at least
-    ``MIN_CHUNK``."""
-    return max(MIN_CHUNK, CHUNK_ELEMENTS // max(classes, 1))
+def default_chunk_size(classes: int, library: str = "other") -> int:
+    """Tokens per chunk when ``chunk_size`` is None: ``CHUNK_ELEMENTS[library] // classes``
+    (``library`` "torch" or any other), at least ``MIN_CHUNK``."""
+    elements = CHUNK_ELEMENTS.get(library, CHUNK_ELEMENTS["other"])
+    return max(MIN_CHUNK, elements // max(classes, 1))
 
 
 def _is_int(value: Any) -> bool:
@@ -184,7 +186,8 @@ def linear_cross_entropy(
         label_smoothing: :math:`\varepsilon` in [0, 1].
         z_loss: :math:`\zeta \ge 0`.
         reduction: ``"sum"`` or ``"none"``.
-        chunk_size: tokens per chunk; None: ``max(256, 2**23 // V)``.
+        chunk_size: tokens per chunk; None: ``max(256, 2**24 // V)`` on PyTorch (512 at
+            V = 32K), ``max(256, 2**23 // V)`` elsewhere.
 
     Returns:
         ``"sum"``: a 0-d array; ``"none"``: the shape of ``labels``; ``hidden``'s dtype.
@@ -234,13 +237,13 @@ def linear_cross_entropy(
         coef = xp.where(valid, xp.reshape(weights, (-1,)), xp.zeros_like(flat_labels, dtype=acc))
     coef = xp.where(outside, xp.full_like(coef, float("nan")), coef)
     safe = xp.where(valid & ~outside, flat_labels, xp.zeros_like(flat_labels))
+    library = ns.library(rows)
     options: dict[str, Any] = {
         "smoothing": smoothing,
         "z_loss": z,
         "per_token": per_token,
-        "chunk": chunk or default_chunk_size(classes),
+        "chunk": chunk or default_chunk_size(classes, library),
     }
-    library = ns.library(rows)
     result: Any
     if library == "torch":
         from losskit._kernels import linear_ce_torch
