@@ -86,7 +86,7 @@ def lce_fused(be: _backends.Backend) -> Case | None:
         {},
         memory=True,
         memory_isolated=True,
-        rounds=(5, 2),
+        rounds=(7, 2),
         meta={"shape": [TOKENS, HIDDEN, CLASSES], "ignored_tokens": int((~valid).sum())},
     )
     from losskit.losses import linear_cross_entropy
