@@ -22,12 +22,19 @@ the losses and the accumulation of ``grad_weight`` and ``grad_bias``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch.autograd.function import once_differentiable
 
 Grads = tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]
+
+
+class Options(NamedTuple):
+    smoothing: float
+    z_loss: float
+    chunk: int
+    per_token: bool
 
 
 def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -40,13 +47,12 @@ def _sweep(
     bias: torch.Tensor | None,
     labels: torch.Tensor,
     coef: torch.Tensor,
-    smoothing: float,
-    z_loss: float,
-    chunk: int,
+    o: Options,
     want: tuple[bool, bool, bool],
 ) -> tuple[torch.Tensor, Grads]:
     """Unweighted per-token losses ``[N]`` and, where ``want`` says so, the gradients of
     ``sum(coef * losses)`` with respect to (hidden, weight, bias)."""
+    smoothing, z_loss, chunk = o.smoothing, o.z_loss, o.chunk
     n, classes = hidden.shape[0], weight.shape[0]
     acc = _accumulation_dtype(hidden.dtype)
     device = hidden.device
@@ -112,8 +118,13 @@ def _sweep(
     return losses, (grad_h, grad_w, grad_b)
 
 
-class _Sum(torch.autograd.Function):
-    """``sum(coef * losses)`` with its gradients computed during the forward."""
+NO_GRADS = (False, False, False)
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """``sum(coef * losses)``, its gradients computed during the forward (``per_token``
+    False), or ``coef * losses`` per token, the backward recomputing the chunks with the
+    incoming per-token gradients folded into the coefficients (``per_token`` True)."""
 
     @staticmethod
     def forward(
@@ -123,94 +134,62 @@ class _Sum(torch.autograd.Function):
         bias: torch.Tensor | None,
         labels: torch.Tensor,
         coef: torch.Tensor,
-        smoothing: float,
-        z_loss: float,
-        chunk: int,
+        o: Options,
     ) -> torch.Tensor:
-        needs = ctx.needs_input_grad
-        want = (needs[0], needs[1], needs[2] and bias is not None)
-        losses, grads = _sweep(hidden, weight, bias, labels, coef, smoothing, z_loss, chunk, want)
-        ctx.grads = grads
+        ctx.options = o
         ctx.dtypes = (hidden.dtype, weight.dtype)
-        ctx.save_for_backward(losses if needs[4] else None)
+        if o.per_token:
+            losses, _ = _sweep(hidden, weight, bias, labels, coef, o, NO_GRADS)
+            ctx.save_for_backward(hidden, weight, bias, labels, coef, losses)
+            return coef * losses
+        losses, ctx.grads = _sweep(hidden, weight, bias, labels, coef, o, _wanted(ctx, bias))
+        ctx.save_for_backward(losses if ctx.needs_input_grad[4] else None)
         return torch.dot(coef, losses)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        if ctx.grads is None:
-            raise RuntimeError(
-                "linear_cross_entropy's backward ran a second time: its gradients are computed "
-                "in the forward and scaled in place, once (retain_graph=True cannot reuse "
-                "them). Compute the loss again for a second backward."
-            )
-        grad_h, grad_w, grad_b = ctx.grads
-        ctx.grads = None  # free them with the graph, and refuse a second backward
         hidden_dtype, weight_dtype = ctx.dtypes
-        (losses,) = ctx.saved_tensors
+        if ctx.options.per_token:
+            hidden, weight, bias, labels, coef, losses = ctx.saved_tensors
+            rates = coef * grad_out
+            _, grads = _sweep(hidden, weight, bias, labels, rates, ctx.options, _wanted(ctx, bias))
+            scale = None
+        else:
+            if ctx.grads is None:
+                raise RuntimeError(
+                    "linear_cross_entropy's backward ran a second time: its gradients are "
+                    "computed in the forward and scaled in place, once (retain_graph=True "
+                    "cannot reuse them). Compute the loss again for a second backward."
+                )
+            grads, ctx.grads = ctx.grads, None  # freed with the graph; no second backward
+            (losses,) = ctx.saved_tensors
+            scale = grad_out
+        grad_h, grad_w, grad_b = grads
         return (
-            _scaled(grad_h, grad_out, hidden_dtype),
-            _scaled(grad_w, grad_out, weight_dtype),
-            _scaled(grad_b, grad_out, weight_dtype),
+            _scaled(grad_h, scale, hidden_dtype),
+            _scaled(grad_w, scale, weight_dtype),
+            _scaled(grad_b, scale, weight_dtype),
             None,
-            None if losses is None else losses * grad_out,
-            None,
-            None,
+            None if losses is None or not ctx.needs_input_grad[4] else losses * grad_out,
             None,
         )
 
 
-def _scaled(grad: torch.Tensor | None, scale: torch.Tensor, dtype: torch.dtype) -> Any:
-    """``grad * scale`` in ``dtype``, in place where the dtypes allow it."""
+def _wanted(ctx: Any, bias: torch.Tensor | None) -> tuple[bool, bool, bool]:
+    needs = ctx.needs_input_grad
+    return (needs[0], needs[1], needs[2] and bias is not None)
+
+
+def _scaled(grad: torch.Tensor | None, scale: torch.Tensor | None, dtype: torch.dtype) -> Any:
+    """``grad * scale`` (``scale`` None: 1) in ``dtype``, in place where the dtypes allow."""
     if grad is None:
         return None
+    if scale is None:
+        return grad.to(dtype)
     if grad.dtype == dtype:
         return grad.mul_(scale.to(dtype))
     return (grad * scale).to(dtype)
-
-
-class _PerToken(torch.autograd.Function):
-    """``coef * losses`` per token; the backward recomputes the chunks with the incoming
-    per-token gradients folded into the coefficients."""
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        hidden: torch.Tensor,
-        weight: torch.Tensor,
-        bias: torch.Tensor | None,
-        labels: torch.Tensor,
-        coef: torch.Tensor,
-        smoothing: float,
-        z_loss: float,
-        chunk: int,
-    ) -> torch.Tensor:
-        no_grads = (False, False, False)
-        losses, _ = _sweep(hidden, weight, bias, labels, coef, smoothing, z_loss, chunk, no_grads)
-        ctx.save_for_backward(hidden, weight, bias, labels, coef, losses)
-        ctx.options = (smoothing, z_loss, chunk)
-        return coef * losses
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        hidden, weight, bias, labels, coef, losses = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        want = (needs[0], needs[1], needs[2] and bias is not None)
-        smoothing, z_loss, chunk = ctx.options
-        _, (grad_h, grad_w, grad_b) = _sweep(
-            hidden, weight, bias, labels, coef * grad_out, smoothing, z_loss, chunk, want
-        )
-        return (
-            grad_h,
-            None if grad_w is None else grad_w.to(weight.dtype),
-            None if grad_b is None else grad_b.to(weight.dtype),
-            None,
-            losses * grad_out if needs[4] else None,
-            None,
-            None,
-            None,
-        )
 
 
 def linear_cross_entropy(
@@ -226,11 +205,9 @@ def linear_cross_entropy(
     chunk: int,
 ) -> torch.Tensor:
     """``sum(coef * losses)`` (0-d) or ``coef * losses`` ``[N]``, in the accumulation dtype."""
-    function = _PerToken if per_token else _Sum
+    o = Options(smoothing, z_loss, chunk, per_token)
     inputs = (hidden, weight, bias, coef)
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs):
-        return function.apply(hidden, weight, bias, labels, coef, smoothing, z_loss, chunk)  # type: ignore[no-any-return]
-    losses, _ = _sweep(
-        hidden, weight, bias, labels, coef, smoothing, z_loss, chunk, (False, False, False)
-    )
+        return _LinearCrossEntropy.apply(hidden, weight, bias, labels, coef, o)  # type: ignore[no-any-return]
+    losses, _ = _sweep(hidden, weight, bias, labels, coef, o, NO_GRADS)
     return coef * losses if per_token else torch.dot(coef, losses)
