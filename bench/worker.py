@@ -92,7 +92,7 @@ def _memory_case(
     case: Any,
     quick: bool,
     threads: int = 1,
-    entry: str | None = None,
+    only_entry: str | None = None,
 ) -> dict[str, Any]:
     repeats = 1 if quick else 2
     rss_ok = _timing.rss_peak_available()
@@ -100,9 +100,9 @@ def _memory_case(
     for name, fn in case.fns.items():
         if case.memory_entries is not None and not name.startswith(case.memory_entries):
             continue
-        if entry is not None and name != entry:
+        if only_entry is not None and name != only_entry:
             continue
-        if case.memory_isolated and entry is None:
+        if case.memory_isolated and only_entry is None:
             entries[name] = _isolated_probe(be, case, name, threads, quick)
             continue
         be.sync(fn())  # warm-up (compilation)
