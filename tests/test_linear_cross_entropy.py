@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_strict
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -463,13 +464,17 @@ def test_out_of_range_labels_under_jit_give_nan() -> None:
 # ----------------------------------------------------------------------------- errors
 
 
+CONVERT = {
+    "numpy": np.asarray,
+    "torch": torch.tensor,
+    "jax": jnp.asarray,
+    "array_api_strict": array_api_strict.asarray,
+}
+
+
 def _call(library: str, **changes: Any) -> Any:
     """linear_cross_entropy on DATA converted to ``library``, with arguments replaced."""
-    convert = {
-        "numpy": np.asarray,
-        "torch": torch.tensor,
-        "jax": jnp.asarray,
-    }[library]
+    convert = CONVERT[library]
     args = {
         "hidden": convert(DATA["hidden"]),
         "weight": convert(DATA["weight"]),
@@ -479,11 +484,11 @@ def _call(library: str, **changes: Any) -> Any:
     return linear_cross_entropy(args.pop("hidden"), args.pop("weight"), args.pop("labels"), **args)
 
 
-@pytest.mark.parametrize("library", ["numpy", "torch", "jax"])
+@pytest.mark.parametrize("library", list(CONVERT))
 def test_out_of_range_labels_raise_on_the_cpu(library: str) -> None:
     labels = DATA["labels"].copy()
     labels[[1, 4]] = [V, -3]
-    converted = {"numpy": np.asarray, "torch": torch.tensor, "jax": jnp.asarray}[library](labels)
+    converted = CONVERT[library](labels)
     match = r"Invalid `labels`: expected class indices in \[0, 50\) or `ignore_index` \(-100\)"
     with pytest.raises(
         ValueError,

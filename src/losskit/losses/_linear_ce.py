@@ -109,21 +109,20 @@ def _inputs(
     return hidden, weight, labels, bias, token_weights
 
 
+def _host_value(xp: ns.Namespace, array: Any) -> float | None:
+    """A 0-d array's value where reading it costs no device sync and no trace, else None."""
+    return float(array) if ns.is_numpy_namespace(xp) else ns.host_scalar(array)
+
+
 def _check_labels_on_host(xp: ns.Namespace, outside: Any, labels: Any, message: str) -> None:
     """Raise if a label is out of range, where that can be read without a device sync or a
     trace (NumPy, CPU tensors outside ``torch.compile``, concrete CPU JAX arrays)."""
-    count_array = xp.sum(xp.astype(outside, index_dtype(xp, labels)))
-    if ns.is_numpy_namespace(xp):
-        count: float | None = float(count_array)
-    else:
-        count = ns.host_scalar(count_array)
+    count = _host_value(xp, xp.sum(xp.astype(outside, index_dtype(xp, labels))))
     if not count:
         return
     info = xp.iinfo(labels.dtype)
-    low = ns.host_scalar(xp.min(xp.where(outside, labels, xp.full_like(labels, info.max))))
-    high = ns.host_scalar(xp.max(xp.where(outside, labels, xp.full_like(labels, info.min))))
-    if ns.is_numpy_namespace(xp):
-        low, high = float(xp.min(labels[outside])), float(xp.max(labels[outside]))
+    low = _host_value(xp, xp.min(xp.where(outside, labels, xp.full_like(labels, info.max))))
+    high = _host_value(xp, xp.max(xp.where(outside, labels, xp.full_like(labels, info.min))))
     raise ValueError(
         f"Invalid `labels`: expected {message}, received {int(count)} label(s) outside it "
         f"(smallest {int(low or 0)}, largest {int(high or 0)})."
