@@ -35,6 +35,7 @@ class Case:
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)  # copied into the JSON
     memory_entries: tuple[str, ...] | None = None  # probe only these (name prefixes)
     first_call: str | None = None  # time this entry's first call (JAX: trace and compile)
+    memory_isolated: bool = False  # probe each entry's memory in a fresh worker process
 
 
 SOBS = "sum_over_batch_size"

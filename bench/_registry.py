@@ -14,6 +14,7 @@ import _aggcases
 import _backends
 import _cases
 import _layercases
+import _lcecases
 import _losscases
 import _regcases
 
@@ -37,6 +38,7 @@ BUILDERS: dict[str, Builder] = {
     "agg_plan_1M": _aggcases.agg_plan_1m,
     "agg_loss_packed": _aggcases.agg_loss_packed,
     "agg_loss_padded": _aggcases.agg_loss_padded,
+    "lce_fused": _lcecases.lce_fused,
 }
 
 

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import _lcereport
 import _regreport
 from _rows import ARRAY_BACKENDS, MiB, Row, fmt_err, fmt_ratio, fmt_time, peak_memory, status
 from _timing import paired_ratio
@@ -54,6 +55,7 @@ SPECS: dict[str, Spec] = {
     ),
     "agg_loss_packed": Spec("A2 Plan.loss [64,4096] packed", 1.25, None, 1e-6),
     "agg_loss_padded": Spec("A2 Plan.loss [64,4096] padded", 1.25, None, 1e-6),
+    "lce_fused": Spec("F1 fused linear CE fwd+bwd", 1.1, None, 1e-5, native="native: materialized"),
 }
 
 
@@ -81,7 +83,7 @@ def rows_for(results: dict[str, dict[str, Any]]) -> list[Row]:
             rows.extend(timing)
             memory.extend(peaks)
     reg_rows, reg_memory = _regreport.rows_for(results)
-    return rows + reg_rows + memory + reg_memory
+    return rows + reg_rows + memory + _lcereport.memory_rows(results) + reg_memory
 
 
 def _case_rows(

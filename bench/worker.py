@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from typing import Any
@@ -73,12 +74,36 @@ def _time_case(be: _backends.Backend, case: Any, quick: bool) -> dict[str, Any]:
     return entries
 
 
-def _memory_case(be: _backends.Backend, case: Any, quick: bool) -> dict[str, Any]:
+def _isolated_probe(be: _backends.Backend, case: Any, name: str, threads: int, quick: bool) -> Any:
+    """One entry's memory probe in a fresh worker process (``Case.memory_isolated``)."""
+    command = [sys.executable, os.path.abspath(__file__), "--backend", be.name, "--memory"]
+    command += ["--threads", str(threads), "--only", case.id, "--entry", name]
+    if quick:
+        command.append("--quick")
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise RuntimeError(f"the memory probe of {case.id} / {name} failed")
+    return json.loads(done.stdout.strip().splitlines()[-1])["cases"][case.id]["entries"][name]
+
+
+def _memory_case(
+    be: _backends.Backend,
+    case: Any,
+    quick: bool,
+    threads: int = 1,
+    only_entry: str | None = None,
+) -> dict[str, Any]:
     repeats = 1 if quick else 2
     rss_ok = _timing.rss_peak_available()
     entries: dict[str, Any] = {}
     for name, fn in case.fns.items():
         if case.memory_entries is not None and not name.startswith(case.memory_entries):
+            continue
+        if only_entry is not None and name != only_entry:
+            continue
+        if case.memory_isolated and only_entry is None:
+            entries[name] = _isolated_probe(be, case, name, threads, quick)
             continue
         be.sync(fn())  # warm-up (compilation)
         entry: dict[str, Any] = {}
@@ -102,8 +127,10 @@ def run(
     quick: bool,
     only: set[str] | None,
     memory: bool = False,
+    entry: str | None = None,
 ) -> dict[str, Any]:
-    """Time every case (or, with ``memory``, probe the peak memory of the memory cases)."""
+    """Time every case (or, with ``memory``, probe the peak memory of the memory cases;
+    ``entry`` restricts the probe to one entry, in this process)."""
     cpus = _backends.pin_cpus(threads)
     mmap_fixed = _mmap_large_allocations() if memory else False
     started = time.perf_counter()
@@ -117,11 +144,14 @@ def run(
     for case in _registry.build(be, only):
         if memory and not case.memory:
             continue
-        probe = _memory_case if memory else _time_case
         case_started = time.perf_counter()
+        if memory:
+            probed = _memory_case(be, case, quick, threads, entry)
+        else:
+            probed = _time_case(be, case, quick)
         results[case.id] = {
             "reference": case.reference,
-            "entries": probe(be, case, quick),
+            "entries": probed,
             **({"meta": case.meta} if case.meta else {}),
         }
         results[case.id]["seconds"] = time.perf_counter() - case_started
@@ -142,9 +172,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", help="comma-separated case ids")
     parser.add_argument("--memory", action="store_true", help="peak-memory pass instead of timing")
+    parser.add_argument("--entry", help="memory pass: probe only this entry (in this process)")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
-    result = run(args.backend, args.threads, args.quick, only, args.memory)
+    result = run(args.backend, args.threads, args.quick, only, args.memory, args.entry)
     print(json.dumps(result))
     return 0
 

@@ -158,6 +158,7 @@ API = {
         "kl_divergence",
         "kld",
         "kullback_leibler_divergence",
+        "linear_cross_entropy",
         "log_cosh",
         "logcosh",
         "mae",

@@ -128,6 +128,24 @@ class Backend:
         library has no autograd."""
         return fn(params), None
 
+    def linear_cross_entropy(
+        self,
+        xp: ns.Namespace,
+        rows: Any,
+        weight: Any,
+        bias: Any,
+        labels: Any,
+        coef: Any,
+        **options: Any,
+    ) -> Any:
+        """The fused linear cross-entropy kernel (:mod:`losskit._kernels`): forward only
+        here, with gradients where the library has a kernel of its own."""
+        from losskit._kernels import linear_ce_array_api
+
+        return linear_ce_array_api.linear_cross_entropy(
+            xp, rows, weight, bias, labels, coef, **options
+        )
+
     def scale_gradients(self, xp: ns.Namespace, grads: Any, factor: Any) -> Any:
         """Every gradient of ``grads`` (a list of arrays) times the 0-d ``factor``, cast to
         each gradient's dtype; new arrays (the standard has no in-place multiply)."""
@@ -304,6 +322,21 @@ class TorchBackend(Backend):
                 torch._foreach_mul_(tensors, factor.to(device=device, dtype=dtype))
         return found
 
+    def linear_cross_entropy(
+        self,
+        xp: ns.Namespace,
+        rows: Any,
+        weight: Any,
+        bias: Any,
+        labels: Any,
+        coef: Any,
+        **options: Any,
+    ) -> Any:
+        from losskit._kernels import linear_ce_torch
+
+        labels = labels.to(self.torch.int64)
+        return linear_ce_torch.linear_cross_entropy(rows, weight, bias, labels, coef, **options)
+
 
 class JaxBackend(Backend):
     name = "jax"
@@ -351,6 +384,20 @@ class JaxBackend(Backend):
     def scale_gradients(self, xp: ns.Namespace, grads: Any, factor: Any) -> Any:
         # a pure function of the pytree: JAX arrays are immutable
         return self.jax.tree_util.tree_map(lambda g: g * factor.astype(g.dtype), grads)
+
+    def linear_cross_entropy(
+        self,
+        xp: ns.Namespace,
+        rows: Any,
+        weight: Any,
+        bias: Any,
+        labels: Any,
+        coef: Any,
+        **options: Any,
+    ) -> Any:
+        from losskit._kernels import linear_ce_jax
+
+        return linear_ce_jax.linear_cross_entropy(rows, weight, bias, labels, coef, **options)
 
 
 # Keyed by the namespace module's name: TorchDynamo reads a module's ``__name__`` but

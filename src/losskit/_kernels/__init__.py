@@ -6,6 +6,8 @@
   and the grouping by dtype); :mod:`.penalty_numpy`, :mod:`.penalty_torch` and
   :mod:`.penalty_jax` are the per-library kernels, chosen by :mod:`losskit._backends` and
   imported only when the caller's arrays come from that library.
+* :mod:`.linear_ce_torch`, :mod:`.linear_ce_jax`, :mod:`.linear_ce_array_api`: the fused
+  linear cross-entropy (:func:`losskit.losses.linear_cross_entropy`) in token chunks.
 
 Nothing here reads a context or any other state; kernels import only this package's
 constants and :mod:`losskit._namespace`.

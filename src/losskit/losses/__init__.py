@@ -18,6 +18,7 @@ from losskit.losses._hinge import SquaredHinge
 from losskit.losses._hinge import categorical_hinge
 from losskit.losses._hinge import hinge
 from losskit.losses._hinge import squared_hinge
+from losskit.losses._linear_ce import linear_cross_entropy
 from losskit.losses._lookup import deserialize
 from losskit.losses._lookup import get
 from losskit.losses._lookup import serialize
@@ -107,6 +108,7 @@ __all__ = [
     "kl_divergence",
     "kld",
     "kullback_leibler_divergence",
+    "linear_cross_entropy",
     "log_cosh",
     "logcosh",
     "mae",
