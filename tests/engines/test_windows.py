@@ -178,6 +178,34 @@ def test_an_empty_zero3_partition_is_refused() -> None:
     assert float(losskit.torch.penalty(layer).detach()) == 0.0
 
 
+class _Reused(torch.nn.Module):
+    """One layer run twice, and a weight tied to another module's (an embedding and its LM
+    head): each parameter is penalized once per forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = torch.nn.Linear(2, 2, bias=False)
+        self.head = torch.nn.Linear(2, 2, bias=False)
+        self.head.weight = self.block.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.block(self.block(x)))
+
+
+def test_zero3_records_each_parameter_once_per_forward() -> None:
+    pytest.importorskip("deepspeed")
+    from losskit.engines.deepspeed import _Recorder
+
+    model = _Reused()
+    with torch.no_grad():
+        model.block.weight.copy_(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    losskit.torch.regularize(model, kernel=L2(0.5))
+    recorder = _Recorder(model)
+    for _ in range(2):  # and again: a new forward starts a new record
+        model(torch.ones(1, 2))
+        assert float(recorder.total(model).detach()) == 0.5 * (1 + 4 + 9 + 16)
+
+
 def test_accelerate_other_back_ends_are_refused() -> None:
     accelerate = pytest.importorskip("accelerate")
     import losskit.engines.accelerate

@@ -102,6 +102,7 @@ class _Recorder:
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.records: list[Any] = []
+        self.seen: set[int] = set()  # the parameters penalized in this forward
         model.register_forward_pre_hook(self._clear, prepend=True)
         for name, owner in model.named_modules():
             # prepended: before ZeRO's release hook, which empties the parameters again
@@ -109,12 +110,19 @@ class _Recorder:
 
     def _clear(self, module: torch.nn.Module, args: Any) -> None:
         self.records = []
+        self.seen = set()
 
     def _recorder(self, name: str) -> Callable[..., None]:
         def record(owner: torch.nn.Module, args: Any, output: Any) -> None:
             for regularizer, params, _ in weight_groups([(name, owner)]):
+                # once per parameter and forward, as losskit.torch.penalty: a module run
+                # twice, or a weight tied to another module's (an embedding and its LM head)
+                fresh = [p for p in params if id(p) not in self.seen]
+                if not fresh:
+                    continue
+                self.seen.update(id(p) for p in fresh)
                 # copies: the originals are emptied after the forward, before the backward
-                self.records.append(apply_regularization(regularizer, [p.clone() for p in params]))
+                self.records.append(apply_regularization(regularizer, [p.clone() for p in fresh]))
 
         return record
 
