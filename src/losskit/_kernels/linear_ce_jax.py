@@ -96,22 +96,29 @@ def _accumulate(total: jax.Array, grad: jax.Array, rows: jax.Array, blocks: int)
     XLA:CPU cannot fuse the accumulation into the product: ``total + grad.T @ rows`` at
     once keeps a second ``[V, d]`` temporary (96 MiB at V = 32K, d = 768, as much as the
     result). A loop over ``blocks`` blocks keeps one ``[V / blocks, d]`` product alive
-    (unrolled, XLA schedules every block's product first). The blocks: the largest divisor
-    of ``V`` up to ``blocks``.
+    (unrolled, XLA schedules every block's product first). Blocks of ``ceil(V / blocks)``
+    classes; when that does not divide ``V`` (a prime vocabulary such as GPT-2's 50257),
+    the last block starts early, at ``V - size``, and adds nothing to the classes the block
+    before it already added.
     """
     classes = total.shape[0]
-    blocks = max(b for b in range(1, blocks + 1) if classes % b == 0)
-    size = classes // blocks
+    size = -(-classes // max(1, min(blocks, classes)))
+    blocks = -(-classes // size)
+    even = classes % size == 0
     contract_tokens = (((0,), (0,)), ((), ()))
 
     def add_block(j: jax.Array, total: jax.Array) -> jax.Array:
-        start = j * size
+        nominal = j * size
+        start = nominal if even else jnp.minimum(nominal, classes - size)
         part = lax.dot_general(
             lax.dynamic_slice_in_dim(grad, start, size, axis=1),
             rows,
             contract_tokens,
             preferred_element_type=total.dtype,
         )
+        if not even:  # the overlap with the block before: already added there
+            index = start + lax.iota(jnp.int32, size)
+            part = jnp.where((index >= nominal)[:, None], part, jnp.zeros((), part.dtype))
         current = lax.dynamic_slice_in_dim(total, start, size, axis=0)
         return lax.dynamic_update_slice_in_dim(total, current + part, start, axis=0)
 
