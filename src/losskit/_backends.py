@@ -27,7 +27,7 @@ from losskit._errors import invalid
 from losskit._kernels import penalty as _penalty
 from losskit._kernels import segments as _segments
 
-__all__ = ["Backend", "of", "pytree_leaves"]
+__all__ = ["Backend", "cacheable", "of", "pytree_leaves"]
 
 
 class Backend:
@@ -419,6 +419,17 @@ def of(xp: ns.Namespace) -> Backend:
     if found is None:
         found = _CREATED[name] = _KINDS.get(name, Backend)()
     return found
+
+
+def cacheable(value: Any) -> bool:
+    """Whether what validating ``value`` establishes may be cached by its type, dtype and
+    shape: a NumPy array, or a plain PyTorch tensor outside ``torch.compile`` (whose
+    signature can be read without tracing). Never imports a library."""
+    kind = type(value)
+    if kind is np.ndarray:
+        return True
+    torch = sys.modules.get("torch")
+    return torch is not None and kind is torch.Tensor and not torch.compiler.is_compiling()
 
 
 def pytree_leaves(tree: Any) -> list[tuple[tuple[Any, ...], Any]] | None:

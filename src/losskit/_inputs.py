@@ -10,11 +10,9 @@ are validated on every call; inside ``jax.jit`` that is once per compilation any
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Any
 
-import numpy as np
-
+from losskit import _backends
 from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit._kernels.sums import SINGLE_DOT
@@ -64,16 +62,11 @@ def checked(per_example_loss: Any, sample_weight: Any) -> tuple[Checked, Any, An
 def _signature(values: Any, weights: Any) -> tuple[Any, ...] | None:
     """A cache key, or None for anything that must be validated on every call."""
     kind = type(values)
-    if kind is np.ndarray:
-        same = np.ndarray
-    else:
-        torch = sys.modules.get("torch")
-        if torch is None or kind is not torch.Tensor or torch.compiler.is_compiling():
-            return None
-        same = torch.Tensor
+    if not _backends.cacheable(values):
+        return None
     if weights is None or type(weights) is float:
         return (kind, values.dtype, values.shape, type(weights))
-    if type(weights) is same:
+    if type(weights) is kind:
         return (kind, values.dtype, values.shape, weights.dtype, weights.shape)
     return None
 
