@@ -140,10 +140,19 @@ class TestKerasRegularizers:
         _fit(model, x, y, losses.CategoricalCrossentropy(), batch_size=10)
 
     def test_zero_regularization(self) -> None:
+        # upstream only fits (it can fail by raising); here the zero penalty must also
+        # leave training exactly as without a regularizer
         x, y = torch.ones(10, 10), torch.ones(10, 3)
+        torch.manual_seed(0)
         model = torch.nn.Linear(10, 3)
+        plain = torch.nn.Linear(10, 3)
+        plain.load_state_dict(model.state_dict())
         losskit.torch.regularize(model, kernel=regularizers.l2(0))
+        assert float(losskit.torch.penalty(model).detach()) == 0.0
         _fit(model, x, y, losses.MeanSquaredError(), batch_size=5)
+        _fit(plain, x, y, losses.MeanSquaredError(), batch_size=5)
+        for mine, theirs in zip(model.parameters(), plain.parameters(), strict=True):
+            assert torch.equal(mine, theirs)
 
     def test_custom_regularizer_saving(self) -> None:
         def my_regularizer(weights: Any) -> Any:
