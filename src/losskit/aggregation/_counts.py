@@ -29,9 +29,9 @@ from losskit.distribute._window import count_once, sum_over_sequence
 __all__ = [
     "Sequences",
     "add_groups",
+    "counted_field",
     "global_counts",
     "joint_counts",
-    "counted_field",
     "local_counts",
     "sequences",
     "window_counts",
