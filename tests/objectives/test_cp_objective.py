@@ -7,7 +7,8 @@ coefficient on every token is its coefficient times the single-device weight: th
 every layout. Per window: one all-reduce on the combining group and one on the sequence
 group for the counts of every term (three sequence-mode terms included), plus one on the
 combining group per micro-step for micro-batch load-balancing counts. With the tensor
-replicas inside the group, every term weighs half its coefficient."""
+replicas inside the group, every term weighs half its coefficient on a summing engine; an
+averaging engine's doubled scale makes up for it."""
 
 from __future__ import annotations
 
@@ -161,19 +162,23 @@ def test_every_term_weighs_its_coefficient_on_every_parallel_layout(step: dict) 
         assert penalty == pytest.approx(COEFFICIENTS["l2"], rel=1e-12)  # once per step
 
 
-def test_tensor_replicas_inside_the_group_halve_every_term() -> None:
+@pytest.mark.parametrize("gradients", ["sum", "mean"])
+def test_tensor_replicas_inside_the_group(gradients: str) -> None:
     # the naive group: the world, tensor replicas counted as data (Megatron #5047's
-    # aux-loss scaled by the tensor size); a summing engine combines over the data x
-    # context ranks only, so every count is doubled and nothing makes up for it
+    # aux-loss scaled by the tensor size). The engine combines over the data x context
+    # ranks only: every count is doubled; a summing engine leaves every term at half its
+    # coefficient, an averaging one doubles the scale and makes up for it
     step = {"data": 2, "shards": 2, "replicas": 4, "steps": 2, "present": 2, "rows": 8,
-            "packed": True, "density": 0.8, "gradients": "sum", "accumulation": "sum",
+            "packed": True, "density": 0.8, "gradients": gradients, "accumulation": "sum",
             "seed": 5}  # fmt: skip
     window = _window(step)
     losses = window.carried("loss")
     naive = _cp.naive_tensor_group(
         lambda r: _replica_gradients(window, losses, r, [0, 0])[0], step, tensor=2
     )
-    weights, window_weights, _ = _expected(window, step["present"])
+    weights, window_weights, micro_weights = _expected(window, step["present"])
+    division = 1.0 if gradients == "sum" else 1 / 4  # the engine's: the 4 data x context ranks
+    strength = 0.5 if gradients == "sum" else 1.0
     penalty = 0.0
     for rank, per_step in enumerate(naive):  # rank (d * 2 + t) * 2 + c
         d, t, c = rank // 4, rank // 2 % 2, rank % 2
@@ -181,11 +186,17 @@ def test_tensor_replicas_inside_the_group_halve_every_term() -> None:
         for k, grads in enumerate(per_step):
             for name, target in weights.items():
                 np.testing.assert_allclose(
-                    grads[name], COEFFICIENTS[name] * target[r][k] / 2, rtol=1e-12, atol=1e-15
-                )
+                    division * grads[name], strength * COEFFICIENTS[name] * target[r][k],
+                    rtol=1e-12, atol=1e-15, err_msg=name,
+                )  # fmt: skip
             np.testing.assert_allclose(
-                grads["lbl"], COEFFICIENTS["lbl"] * window_weights / 2, rtol=1e-12
+                division * grads["lbl"], strength * COEFFICIENTS["lbl"] * window_weights, rtol=1e-12
             )
-            penalty += float(grads["l2"]) * (t == 0)  # over one tensor coordinate
-    assert penalty == pytest.approx(COEFFICIENTS["l2"] / 2, rel=1e-12)
+            np.testing.assert_allclose(
+                division * grads["lbm"],
+                strength * COEFFICIENTS["lbm"] * micro_weights[k] / 2,
+                rtol=1e-12,
+            )
+            penalty += division * float(grads["l2"]) * (t == 0)  # one tensor coordinate
+    assert penalty == pytest.approx(strength * COEFFICIENTS["l2"], rel=1e-12)
     assert any(np.any(weights["ce"][r][k]) for r in range(4) for k in range(2))
