@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from hypothesis import strategies as st
 
 from losskit.testing import run_replicas
 from tests.aggregation import _layouts, _split
@@ -86,6 +87,19 @@ def cut(batch: dict[str, np.ndarray], present: list[int], shards: int, *, seed: 
         start += count
     sharded, positions = _split.split(whole, shards, np.random.default_rng(seed), "zigzag")
     return Window(shards, whole, sharded, positions)
+
+
+def draw_rows_and_engine(draw: Any) -> dict[str, Any]:
+    """The hypothesis draws every layout test shares: the global batch's rows (``rows``,
+    ``packed``, ``density``, ``seed``) and the engine (``gradients``, ``accumulation``)."""
+    return {
+        "rows": draw(st.integers(0, 10)),
+        "packed": draw(st.booleans()),
+        "density": draw(st.sampled_from([0.0, 0.4, 0.8, 1.0])),
+        "gradients": draw(st.sampled_from(["sum", "mean"])),
+        "accumulation": draw(st.sampled_from(["sum", "mean"])),
+        "seed": draw(st.integers(0, 2**32 - 1)),
+    }
 
 
 def expert_counts(expert: np.ndarray, mask: np.ndarray) -> np.ndarray:

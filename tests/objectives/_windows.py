@@ -107,3 +107,26 @@ def run_counted(
         sequence_shards=step.get("shards", 1),
     )
     return results, engine_division(step["replicas"], steps, gradients, accumulation)
+
+
+def effective_weights(
+    grads: dict[str, np.ndarray],
+    division: float,
+    expected: dict[str, Any],
+    coefficients: dict[str, float],
+    *,
+    strength: float = 1.0,
+) -> float:
+    """Check one micro-step's effective coefficients (``division`` times the gradient
+    with respect to each term's input) against ``strength`` times each term's coefficient
+    times ``expected[name]`` (the single-device weights; ``"lbl"``, ``"lbm"``: the load
+    balancing weights of the step); return the penalty ``"l2"``'s effective weight."""
+    for name, target in expected.items():
+        np.testing.assert_allclose(
+            division * grads[name],
+            strength * coefficients[name] * target,
+            rtol=1e-12,
+            atol=1e-15,
+            err_msg=name,
+        )
+    return division * float(grads["l2"])

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from losskit.objectives import Objective, Term
-from tests.objectives import _cp
+from tests.objectives import _cp, _windows
 
 COEFFICIENTS = {
     "ce": 1.0, "z": 0.3, "nll": 0.7, "seq": 0.4, "prompt": 0.2, "lbl": 0.01, "lbm": 0.05,
@@ -59,12 +59,7 @@ def layouts(draw: st.DrawFn) -> dict[str, Any]:
         "tensor": draw(st.sampled_from([1, 2])),
         "steps": steps,
         "present": draw(st.integers(1, steps)),  # fewer: a partial window
-        "rows": draw(st.integers(0, 10)),
-        "packed": draw(st.booleans()),
-        "density": draw(st.sampled_from([0.0, 0.4, 0.8, 1.0])),
-        "gradients": draw(st.sampled_from(["sum", "mean"])),
-        "accumulation": draw(st.sampled_from(["sum", "mean"])),
-        "seed": draw(st.integers(0, 2**32 - 1)),
+        **_cp.draw_rows_and_engine(draw),
     }
 
 
@@ -147,18 +142,9 @@ def test_every_term_weighs_its_coefficient_on_every_parallel_layout(step: dict) 
             assert planned == [int(many), int(split)]
             assert later == [K * many, 0]  # micro-batch load balancing, per micro-step
             for k, grads in enumerate(per_step):
-                for name, target in weights.items():
-                    np.testing.assert_allclose(
-                        division * grads[name], COEFFICIENTS[name] * target[r][k],
-                        rtol=1e-12, atol=1e-15, err_msg=f"{name} rank {r} micro-batch {k}",
-                    )  # fmt: skip
-                np.testing.assert_allclose(
-                    division * grads["lbl"], COEFFICIENTS["lbl"] * window_weights, rtol=1e-12
-                )
-                np.testing.assert_allclose(
-                    division * grads["lbm"], COEFFICIENTS["lbm"] * micro_weights[k] / K, rtol=1e-12
-                )
-                penalty += division * float(grads["l2"])
+                expected = {name: target[r][k] for name, target in weights.items()}
+                expected |= {"lbl": window_weights, "lbm": micro_weights[k] / K}
+                penalty += _windows.effective_weights(grads, division, expected, COEFFICIENTS)
         assert penalty == pytest.approx(COEFFICIENTS["l2"], rel=1e-12)  # once per step
 
 
@@ -184,19 +170,11 @@ def test_tensor_replicas_inside_the_group(gradients: str) -> None:
         d, t, c = rank // 4, rank // 2 % 2, rank % 2
         r = d * 2 + c
         for k, grads in enumerate(per_step):
-            for name, target in weights.items():
-                np.testing.assert_allclose(
-                    division * grads[name], strength * COEFFICIENTS[name] * target[r][k],
-                    rtol=1e-12, atol=1e-15, err_msg=name,
-                )  # fmt: skip
-            np.testing.assert_allclose(
-                division * grads["lbl"], strength * COEFFICIENTS["lbl"] * window_weights, rtol=1e-12
+            expected = {name: target[r][k] for name, target in weights.items()}
+            expected |= {"lbl": window_weights, "lbm": micro_weights[k] / 2}
+            found = _windows.effective_weights(
+                grads, division, expected, COEFFICIENTS, strength=strength
             )
-            np.testing.assert_allclose(
-                division * grads["lbm"],
-                strength * COEFFICIENTS["lbm"] * micro_weights[k] / 2,
-                rtol=1e-12,
-            )
-            penalty += division * float(grads["l2"]) * (t == 0)  # one tensor coordinate
+            penalty += found * (t == 0)  # over one tensor coordinate
     assert penalty == pytest.approx(strength * COEFFICIENTS["l2"], rel=1e-12)
     assert any(np.any(weights["ce"][r][k]) for r in range(4) for k in range(2))

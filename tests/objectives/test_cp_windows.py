@@ -27,19 +27,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from losskit.aggregation import MODES, LossMeter, deferred_plan, plan
+from losskit.aggregation._deferred import POST_HOC_MODES
 from losskit.distribute import replica_context
 from losskit.objectives import Objective, Term
 from losskit.testing import run_replicas
 from tests.aggregation import _oracle
 from tests.objectives import _cp, _windows
 
-POST_HOC = (
-    "token-mean",
-    "token-sum",
-    "seq-mean-token-mean",
-    "seq-mean-token-sum",
-    "seq-mean-token-sum-norm",
-)
 LENGTH = 4.0  # max_length L
 OBJECTIVES = {  # name -> its per-token terms (name, mode, coefficient); the first counts
     "n_i": (
@@ -67,12 +61,7 @@ def windows(draw: st.DrawFn) -> dict[str, Any]:
         "steps": steps,
         # each data replica its own window length (the shards of a group share it)
         "present": [draw(st.integers(1, steps)) for _ in range(data)],
-        "rows": draw(st.integers(0, 9)),
-        "packed": draw(st.booleans()),
-        "density": draw(st.sampled_from([0.0, 0.4, 0.8, 1.0])),
-        "gradients": draw(st.sampled_from(["sum", "mean"])),
-        "accumulation": draw(st.sampled_from(["sum", "mean"])),
-        "seed": draw(st.integers(0, 2**32 - 1)),
+        **_cp.draw_rows_and_engine(draw),
     }
 
 
@@ -134,7 +123,7 @@ def test_deferred_windows_equal_the_plan_and_the_oracle_under_a_split(step: dict
     batch = _cp.rows(step["seed"], step["rows"], packed=step["packed"], density=step["density"])
     window = _cp.cut(batch, step["present"], step["shards"], seed=step["seed"])
     losses = window.carried("loss")
-    variants = [(mode, empty) for mode in POST_HOC for empty in (False, True)]
+    variants = [(mode, empty) for mode in POST_HOC_MODES for empty in (False, True)]
 
     def replica(r: int, calls: list[int]) -> tuple:
         mine, values = window.sharded[r], [np.nan_to_num(v, posinf=0, neginf=0) for v in losses[r]]
