@@ -5,7 +5,8 @@ A mode can be applied after the backward passes only if the part of its coeffici
 needs the whole step is **one number per step**: N (``token-mean``), S (the sequence modes;
 their local :math:`1/n_i` and :math:`1/L` are applied per micro-step), or nothing
 (``token-sum``). The group modes divide each group by its own count, a vector: a gradient
-buffer that mixes the groups cannot be scaled afterwards, so they are refused.
+buffer that mixes the groups cannot be scaled afterwards, so they are refused. The running
+count, and its collectives under context parallelism, live in ``_deferred_counts.py``.
 """
 
 from __future__ import annotations
@@ -76,8 +77,9 @@ class DeferredWindow:
     def finish(self) -> Any:
         """The factor ``scale / D`` the window's gradients are multiplied by, a 0-d array of
         the masks' library and widest floating dtype. The first call all-reduces the
-        window's count (one collective; none for ``token-sum``); later calls return the
-        same factor. After it, ``loss`` raises.
+        window's count (one collective; none for ``token-sum``; under context parallelism
+        one more first, on the sequence group, for a window that counts only S); later
+        calls return the same factor. After it, ``loss`` raises.
 
         Raises:
             RuntimeError: no micro-step was counted, or the context has no all-reduce.
@@ -129,6 +131,12 @@ class DeferredPlan(DeferredWindow):
 
     The replicas may run different numbers of micro-steps; a replica without data runs
     ``loss`` on an empty ``[0, T]`` mask.
+
+    Under context parallelism (a context with a sequence group: ``docs/objectives.md``)
+    every sequence is counted once and its :math:`n_i` summed over the group:
+    ``seq-mean-token-mean`` takes one all-reduce on the sequence group per micro-step
+    (before its backward), the modes that need only S one at the window's end. The ranks
+    of a sequence group run the same micro-steps.
 
     Attributes:
         mode: the canonical mode name.

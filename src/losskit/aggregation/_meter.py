@@ -1,10 +1,12 @@
 """``LossMeter``: the logged loss is the optimized objective, on every layout.
 
 A meter keeps, on the device, the sums of its micro-batches' pairs (weighted sum, counts)
-under one mode and all-reduces them once, when it is read. Its ``loss`` is the mode's
-objective over everything every replica added: the number :func:`plan` optimizes, the same
-for any split of the data over replicas and micro-batches. The usual logged value, the mean
-of the micro-batches' own means, is reported beside it under its own name.
+under one mode and all-reduces them once, when it is read (under context parallelism a
+sequence mode's update also sums the micro-batch's per-sequence counts over the sequence
+group). Its ``loss`` is the mode's objective over everything every replica added: the
+number :func:`plan` optimizes, the same for any split of the data over replicas,
+micro-batches and sequence shards. The usual logged value, the mean of the micro-batches'
+own means, is reported beside it under its own name (not under context parallelism).
 """
 
 from __future__ import annotations
@@ -250,11 +252,11 @@ class LossMeter:
                 invalid(name, f"an array of {self._xp.__name__}, as the earlier updates", value)
             )
 
-    def _check_split(self, shards: int, caller: str) -> int:
+    def _check_split(self, shards: int, caller: str, *, update: bool = True) -> int:
         """``shards``, the sequence split of this call, if it is that of the earlier
-        updates (the first update sets it)."""
+        updates (the first ``update`` sets it)."""
         if self._shards is None or self._shards == shards:
-            if caller != "LossMeter.read":
+            if update:
                 self._shards = shards
             return shards
         raise RuntimeError(
@@ -295,7 +297,7 @@ class LossMeter:
         if xp is None:
             raise RuntimeError("LossMeter.read: nothing to read; call `update` first.")
         context = require_replica_context("LossMeter.read")
-        self._check_split(sequence_shards(context), "LossMeter.read")
+        self._check_split(sequence_shards(context), "LossMeter.read", update=False)
         totals = global_counts(
             xp,
             self._sums,

@@ -53,7 +53,9 @@ class DeferredObjective(DeferredWindow):
       part of each term's coefficient); the mask's count is added to the window's.
     * ``scale_gradients(grads)``: after the window's last backward, one all-reduce of the
       count and one multiply of the gradients by ``scale / D``
-      (as ``scale_gradients`` of :class:`losskit.aggregation.DeferredPlan`).
+      (as ``scale_gradients`` of :class:`losskit.aggregation.DeferredPlan`; under context
+      parallelism, a term that needs :math:`n_i` makes every micro-step take one
+      all-reduce on the sequence group, for all the terms at once).
     * ``step_loss(**values)``: the step-level terms, coefficient times value, to
       differentiate and **add after the scaling** (PyTorch: ``.backward()`` on it adds its
       gradient to ``.grad``; JAX: add its gradient to the scaled pytree), at full strength
