@@ -263,6 +263,10 @@ def test_a_meter_is_read_under_the_split_it_was_updated_under() -> None:
     meter.update(np.ones((1, 2)), mask)
     with _split_context(), pytest.raises(RuntimeError, match=r"split each sequence over 1"):
         meter.read()
+    tokens = LossMeter(mode="token-mean")
+    tokens.add(1.0, 2.0)
+    with _split_context(), pytest.raises(RuntimeError, match=r"LossMeter.add: the meter's"):
+        tokens.add(1.0, 2.0)
 
 
 def test_pairs_of_sequence_modes_are_refused_under_a_split() -> None:
