@@ -65,8 +65,20 @@ def coefficients(
 ) -> list[list[np.ndarray]]:
     """The unsharded oracle's c_t, carried to each shard's columns."""
     c = _oracle.coefficients(whole, mode, count_empty=count_empty, max_length=max_length)
+    return carry(c, positions, shards)
+
+
+def carry(
+    values: list[list[np.ndarray]], positions: list[list[np.ndarray]], shards: int
+) -> list[list[np.ndarray]]:
+    """Per-token ``values[d][k]`` of the whole rows (``[B, T, ...]``) carried to each
+    shard's columns: ``out[d * shards + c][k]``."""
+
+    def take(value: np.ndarray, place: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(value, place.reshape(place.shape + (1,) * (value.ndim - 2)), 1)
+
     return [
-        [np.take_along_axis(c[r // shards][k], place, axis=1) for k, place in enumerate(row)]
+        [take(values[r // shards][k], place) for k, place in enumerate(row)]
         for r, row in enumerate(positions)
     ]
 

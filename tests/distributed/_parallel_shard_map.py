@@ -2,7 +2,9 @@
 of a per-token regression under every aggregation mode on a ("data", "seq") = 2 x 4 mesh,
 each sequence split along T over the 4 "seq" devices, for the cases given as JSON on
 stdin; prints JSON: per case and variant, losskit's combined gradient, the naive one (no
-sequence axis; packed ids renumbered per shard), and the psums the plan adds per axis.
+sequence axis; packed ids renumbered per shard), and the psums the plan adds per axis; for
+the cases that ask, a multi-term objective, a meter and deferred windows on the same mesh
+(``_cp_objectives_shard_map.py``).
 
 The global arrays are ``[k, data * rows, T]`` (features ``[..., F]``), sharded
 ``P(None, "data", "seq")``: device (d, s) holds rows ``d * rows ...`` and columns
@@ -29,6 +31,7 @@ jax.config.update("jax_enable_x64", True)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script or imported
 from _aggregation_shard_map import _plan, planned_gradients  # noqa: E402
+from _cp_objectives_shard_map import run as run_objectives  # noqa: E402
 
 from losskit.aggregation import MODES  # noqa: E402
 from losskit.distribute import jax_context  # noqa: E402
@@ -105,10 +108,12 @@ def run(case: dict) -> dict:
             key: found[key] - base.get(key, 0) for key in found if found[key] != base.get(key, 0)
         }
 
+    objectives = run_objectives(case, mesh, arrays, specs, _psums) if case.get("objectives") else {}
     return {
         "losskit": np.asarray(step("seq", "seg")(w0, arrays)).tolist(),
         "naive": np.asarray(step(None, "seg_local")(w0, arrays)).tolist(),
         "collectives": [collectives(variant) for variant in VARIANTS],
+        "objectives": objectives,
     }
 
 

@@ -5,12 +5,14 @@ all-reduces."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from losskit.distribute import get_context, replica_context
+from losskit._state import enter
+from losskit.distribute import get_context
 from losskit.testing import run_replicas
 from tests.aggregation import _layouts
 
@@ -51,26 +53,27 @@ def engine_division(replicas: int, steps: int, gradients: str, accumulation: str
 
 def counting(step: Callable[[int, list[int]], Any]) -> Callable[[int], Any]:
     """``step(r, calls)`` run inside a copy of the simulated replica's context whose
-    all-reduces are counted in ``calls[0]``."""
+    all-reduces are counted: ``calls[0]`` on the combining group, ``calls[1]`` on the
+    sequence group."""
 
     def run(r: int) -> Any:
         base = get_context()
         assert base is not None
-        assert base.all_reduce is not None
-        calls = [0]
+        calls = [0, 0]
 
-        def all_reduce(value: Any) -> Any:
-            calls[0] += 1
-            return base.all_reduce(value)  # type: ignore[misc]
+        def counted(index: int, collective: Any) -> Any:
+            def call(value: Any) -> Any:
+                calls[index] += 1
+                return collective(value)
 
-        with replica_context(
-            base.num_replicas,
-            replica_id=r,
-            gradients=base.gradients,
-            accumulation_steps=base.accumulation_steps,
-            accumulation=base.accumulation,
-            all_reduce=all_reduce,
-        ):
+            return call
+
+        copy = dataclasses.replace(
+            base,
+            all_reduce=counted(0, base.all_reduce),
+            sequence_all_reduce=counted(1, base.sequence_all_reduce),
+        )
+        with enter(copy):
             return step(r, calls)
 
     return run
@@ -89,8 +92,9 @@ def run_counted(
     replica: Callable[[int, list[int]], Any], step: dict[str, Any]
 ) -> tuple[list[Any], float]:
     """``replica(r, calls)`` on the step's simulated replicas and engine (``gradients``,
-    ``steps``, ``accumulation``; sums by default), all-reduces counted; and what the
-    engine's combination multiplies each micro-step's gradient by."""
+    ``steps``, ``accumulation``, sequence groups of ``shards`` consecutive replicas; sums
+    and no split by default), all-reduces counted; and what the engine's combination
+    multiplies each micro-step's gradient by (``replicas`` counts every rank)."""
     gradients = step.get("gradients", "sum")
     accumulation = step.get("accumulation", "sum")
     steps = step.get("steps", 1)
@@ -100,5 +104,29 @@ def run_counted(
         gradients=gradients,
         accumulation_steps=steps,
         accumulation=accumulation,
+        sequence_shards=step.get("shards", 1),
     )
     return results, engine_division(step["replicas"], steps, gradients, accumulation)
+
+
+def effective_weights(
+    grads: dict[str, np.ndarray],
+    division: float,
+    expected: dict[str, Any],
+    coefficients: dict[str, float],
+    *,
+    strength: float = 1.0,
+) -> float:
+    """Check one micro-step's effective coefficients (``division`` times the gradient
+    with respect to each term's input) against ``strength`` times each term's coefficient
+    times ``expected[name]`` (the single-device weights; ``"lbl"``, ``"lbm"``: the load
+    balancing weights of the step); return the penalty ``"l2"``'s effective weight."""
+    for name, target in expected.items():
+        np.testing.assert_allclose(
+            division * grads[name],
+            strength * coefficients[name] * target,
+            rtol=1e-12,
+            atol=1e-15,
+            err_msg=name,
+        )
+    return division * float(grads["l2"])

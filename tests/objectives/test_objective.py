@@ -128,18 +128,9 @@ def test_every_term_weighs_its_coefficient_on_every_layout(step: dict) -> None:
         assert planned == (1 if R > 1 else 0)  # every term's counts in one all-reduce
         assert later == (K if R > 1 else 0)  # the micro-batch statistics: one per micro-step
         for k, grads in enumerate(per_step):
-            for name, target in targets.items():
-                np.testing.assert_allclose(
-                    division * grads[name], COEFFICIENTS[name] * target[r][k],
-                    rtol=1e-12, atol=1e-15, err_msg=name,
-                )  # fmt: skip
-            np.testing.assert_allclose(
-                division * grads["lbl"], COEFFICIENTS["lbl"] * window_weights, rtol=1e-12
-            )
-            np.testing.assert_allclose(
-                division * grads["lbm"], COEFFICIENTS["lbm"] * micro_weights[k] / K, rtol=1e-12
-            )
-            penalty += division * float(grads["l2"])
+            expected = {name: target[r][k] for name, target in targets.items()}
+            expected |= {"lbl": window_weights, "lbm": micro_weights[k] / K}
+            penalty += _windows.effective_weights(grads, division, expected, COEFFICIENTS)
     assert penalty == pytest.approx(COEFFICIENTS["l2"], rel=1e-12)  # once per step
 
 

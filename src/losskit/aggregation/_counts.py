@@ -4,8 +4,9 @@ the replicas with one all-reduce.
 A sequence is a row (padded layout) or a ``(row, id)`` pair (packed layout). Without
 context parallelism its valid tokens ``n_i`` never leave the replica (a sequence lives in
 one micro-batch). Under context parallelism a sequence is split over the ranks of its
-sequence group: the per-sequence counts of every micro-batch are packed into one vector
-and summed over the group first (one more all-reduce), then counts of tokens add up over
+sequence group: the per-sequence counts of every micro-batch (and of every mask and mode
+of a multi-term objective) are packed into one vector and summed over the group first (one
+more all-reduce), then counts of tokens add up over
 every rank and counts of sequences are taken on the group's first shard only. The global
 counts are N (valid tokens), S (sequences), N_g, S_g and the groups present, as integers
 made floating (exact in float64 up to 2**53).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from losskit import _backends
@@ -27,10 +29,12 @@ from losskit.distribute._window import count_once, sum_over_sequence
 __all__ = [
     "Sequences",
     "add_groups",
+    "counted_field",
     "global_counts",
     "joint_counts",
     "local_counts",
     "sequences",
+    "window_counts",
 ]
 
 
@@ -61,20 +65,43 @@ def sequences(xp: ns.Namespace, batch: MicroBatch, *, present: bool) -> Sequence
 
 
 def local_counts(
-    inputs: Inputs, context: DistributionContext | None = None
+    inputs: Inputs, context: DistributionContext | None = None, *, caller: str = "plan"
 ) -> tuple[dict[str, Any], list[Sequences | None]]:
     """This replica's counts for the mode (name -> 0-d or ``[num_groups]`` array of the
     plan's dtype), and each micro-batch's sequences where the mode uses them (whole
     sequences: summed over the sequence group under context parallelism)."""
-    xp, mode, dtype = inputs.xp, inputs.mode, inputs.dtype
+    return window_counts([inputs], context, caller=caller)[0]
+
+
+def window_counts(
+    entries: Sequence[Inputs], context: DistributionContext | None, *, caller: str
+) -> list[tuple[dict[str, Any], list[Sequences | None]]]:
+    """:func:`local_counts` of several inputs over the same window (the masks and modes of a
+    multi-term objective): under context parallelism the per-sequence counts of **every**
+    entry go in one all-reduce on the sequence group (none if no entry needs them)."""
     split = context is not None and context.sequence_shards > 1
-    found: list[Sequences | None] = [None] * len(inputs.batches)
-    if mode.uses_sequences:
-        # a shard may hold no token of a sequence: its presence must come from the group
-        present = inputs.count_empty or split
-        found = [sequences(xp, batch, present=present) for batch in inputs.batches]
-        if split:
-            found = _whole_sequences(inputs, found, context)
+    found = [_local_sequences(entry, split) for entry in entries]
+    if split:
+        found = _whole_sequences(entries, found, context, caller)
+    return [
+        (_mode_counts(entry, sequences_k, context), sequences_k)
+        for entry, sequences_k in zip(entries, found, strict=True)
+    ]
+
+
+def _local_sequences(inputs: Inputs, split: bool) -> list[Sequences | None]:
+    """Each micro-batch's sequences on this replica, where the mode uses them."""
+    if not inputs.mode.uses_sequences:
+        return [None] * len(inputs.batches)
+    # a shard may hold no token of a sequence: its presence must come from the group
+    present = inputs.count_empty or split
+    return [sequences(inputs.xp, batch, present=present) for batch in inputs.batches]
+
+
+def _mode_counts(
+    inputs: Inputs, found: list[Sequences | None], context: DistributionContext | None
+) -> dict[str, Any]:
+    xp, mode, dtype = inputs.xp, inputs.mode, inputs.dtype
     parts: dict[str, list[Any]] = {}
     for k, batch in enumerate(inputs.batches):
         seqs = found[k]
@@ -82,7 +109,7 @@ def local_counts(
             parts.setdefault("tokens", []).append(xp.count_nonzero(batch.mask))
         if mode.denominator == "sequences":
             assert seqs is not None
-            count = _sequence_count(xp, batch, seqs, inputs)
+            count = _sequence_count(xp, seqs, inputs)
             parts.setdefault("sequences", []).append(count_once(xp, count, context))
         if mode.uses_groups:
             for name, count in _group_counts(xp, k, seqs, inputs, context).items():
@@ -93,55 +120,72 @@ def local_counts(
         for value in values[1:]:
             total = total + xp.astype(value, dtype)
         counts[name] = total
-    return counts, found
+    return counts
 
 
 def _whole_sequences(
-    inputs: Inputs, local: list[Sequences | None], context: DistributionContext | None
-) -> list[Sequences | None]:
-    """Every micro-batch's per-sequence counts summed over the sequence group, in one
-    all-reduce of one vector: valid tokens, present tokens (packed: also each sequence's
-    group, as the sum of ``group + 1`` over the shards that hold it and their number)."""
-    xp, dtype = inputs.xp, inputs.dtype
-    with_groups = inputs.mode.group_count == "group_sequences"
+    entries: Sequence[Inputs],
+    local: list[list[Sequences | None]],
+    context: DistributionContext | None,
+    caller: str,
+) -> list[list[Sequences | None]]:
+    """Every entry's per-sequence counts, over every micro-batch, summed over the sequence
+    group in one all-reduce of one vector (none if no entry has sequences): valid tokens,
+    present tokens (packed: also each sequence's group, as the sum of ``group + 1`` over
+    the shards that hold it and their number)."""
+    xp, dtype = entries[0].xp, entries[0].dtype
+    slots = [  # (entry, micro-batch index, micro-batch, its sequences, send the groups?)
+        (e, k, batch, seqs, inputs.mode.group_count == "group_sequences" and batch.packed)
+        for e, (inputs, found) in enumerate(zip(entries, local, strict=True))
+        for k, (batch, seqs) in enumerate(zip(inputs.batches, found, strict=True))
+        if seqs is not None
+    ]
+    if not slots:
+        return local
     pieces: list[Any] = []
-    layout: list[list[tuple[int, ...]]] = []
-    for k, (batch, seqs) in enumerate(zip(inputs.batches, local, strict=True)):
-        assert seqs is not None
+    shapes: list[list[tuple[int, ...]]] = []
+    for _, k, batch, seqs, with_group in slots:
         fields = [seqs.valid] if seqs.present is None else [seqs.valid, seqs.present]
-        if with_groups and batch.packed:
+        if with_group:
             assert seqs.present is not None  # counted under a split
             here = xp.astype(seqs.present > 0, dtype)
             group = xp.astype(_groups_of_sequences(xp, batch, f"group_ids[{k}]"), dtype)
             fields += [group * here + here, here]
-        layout.append([tuple(field.shape) for field in fields])
+        shapes.append([tuple(field.shape) for field in fields])
         pieces += [xp.reshape(xp.astype(field, dtype), (-1,)) for field in fields]
     vector = _backends.of(xp).stop_gradient(xp.concat(pieces) if len(pieces) > 1 else pieces[0])
-    total = sum_over_sequence(context, vector, caller="plan")
-    whole: list[Sequences | None] = []
+    total = sum_over_sequence(context, vector, caller=caller)
+    whole = [list(found) for found in local]
     start = 0
-    for batch, shapes in zip(inputs.batches, layout, strict=True):
+    for (e, k, _, _, with_group), field_shapes in zip(slots, shapes, strict=True):
         fields = []
-        for shape in shapes:
+        for shape in field_shapes:
             stop = start + math.prod(shape)
             fields.append(xp.reshape(total[start:stop], shape))
             start = stop
         group = None
-        if with_groups and batch.packed:
+        if with_group:
             summed, shards = fields[2], fields[3]
             group = xp.where(shards > 0, summed / xp.where(shards > 0, shards, 1.0) - 1.0, -1.0)
-        whole.append(Sequences(fields[0], fields[1] if len(fields) > 1 else None, group))
+        whole[e][k] = Sequences(fields[0], fields[1] if len(fields) > 1 else None, group)
     return whole
 
 
-def _sequence_count(xp: ns.Namespace, batch: MicroBatch, seqs: Sequences, inputs: Inputs) -> Any:
+def counted_field(seqs: Sequences, inputs: Inputs) -> Any | None:
+    """The per-sequence counts whose nonzero entries S counts: valid tokens, or with
+    ``count_empty`` present tokens (packed); None for padded rows with ``count_empty``
+    (every row counts). Summed over a sequence group first, they count each sequence the
+    group holds."""
+    return seqs.valid if not inputs.count_empty else seqs.present
+
+
+def _sequence_count(xp: ns.Namespace, seqs: Sequences, inputs: Inputs) -> Any:
     """S of this micro-batch: sequences with a valid token, or with ``count_empty`` every
     row (padded) or every ``(row, id)`` that occurs (packed)."""
-    if not inputs.count_empty:
-        return xp.count_nonzero(seqs.valid)
-    if seqs.present is None:
+    field = counted_field(seqs, inputs)
+    if field is None:
         return xp.sum(xp.ones_like(seqs.valid))  # the rows (an array: no host constant)
-    return xp.count_nonzero(seqs.present)
+    return xp.count_nonzero(field)
 
 
 def _group_counts(

@@ -5,24 +5,22 @@ A mode can be applied after the backward passes only if the part of its coeffici
 needs the whole step is **one number per step**: N (``token-mean``), S (the sequence modes;
 their local :math:`1/n_i` and :math:`1/L` are applied per micro-step), or nothing
 (``token-sum``). The group modes divide each group by its own count, a vector: a gradient
-buffer that mixes the groups cannot be scaled afterwards, so they are refused.
+buffer that mixes the groups cannot be scaled afterwards, so they are refused. The running
+count, and its collectives under context parallelism, live in ``_deferred_counts.py``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from losskit import _backends
 from losskit import _namespace as ns
 from losskit._errors import invalid
-from losskit._state import DistributionContext, require_replica_context
-from losskit.aggregation._inputs import Inputs, read_inputs, read_options
-from losskit.aggregation._local import local_pair, safe
+from losskit.aggregation._deferred_counts import DeferredCounts, micro_step
+from losskit.aggregation._inputs import read_inputs, read_options
 from losskit.aggregation._modes import Mode, spec
 from losskit.aggregation._resolve import resolve_with_options
-from losskit.distribute._window import sum_over_replicas
 
-__all__ = ["DeferredCounts", "DeferredPlan", "DeferredWindow", "deferrable", "deferred_plan"]
+__all__ = ["DeferredPlan", "DeferredWindow", "deferrable", "deferred_plan"]
 
 POST_HOC_MODES = (
     "token-mean",
@@ -49,100 +47,6 @@ def deferrable(mode: str, *, name: str = "mode") -> tuple[Mode, dict[str, Any]]:
             )
         )
     return spec(canonical), options
-
-
-class DeferredCounts:
-    """The running local count of one deferred window, and its one all-reduce.
-
-    Attributes:
-        denominator: the count it keeps: ``"tokens"`` (N), ``"sequences"`` (S) or None
-            (nothing: the factor is the engine scale, no collective).
-        scale: the engine scale of the context the window was opened in.
-        micro_steps: the micro-steps counted so far.
-    """
-
-    def __init__(self, caller: str, denominator: str | None) -> None:
-        self.caller = caller
-        self.denominator = denominator
-        self.context: DistributionContext | None = require_replica_context(caller)
-        self.scale = 1 if self.context is None else self.context.loss_scale
-        self.micro_steps = 0
-        self._local: Any = None
-        self._like: Any = None
-        self._xp: ns.Namespace | None = None
-        self._dtype: Any = None
-        self.total: Any = None
-        self.factor: Any = None
-
-    @property
-    def finished(self) -> bool:
-        return self.factor is not None
-
-    def add(self, inputs: Inputs, counts: dict[str, Any]) -> None:
-        """Count one micro-step (``counts``: its local counts, from ``local_counts``)."""
-        if self.finished:
-            raise RuntimeError(
-                f"{self.caller}: this window is finished (its gradients were scaled). Open a "
-                "new window for the next optimizer step."
-            )
-        if self._xp is not None and inputs.xp is not self._xp:
-            raise TypeError(
-                invalid(
-                    "mask",
-                    f"an array of {self._xp.__name__}, as the window's first micro-step",
-                    inputs.batches[0].mask,
-                )
-            )
-        context = self.context
-        if (
-            context is not None
-            and context.accumulation == "mean"
-            and self.micro_steps >= context.accumulation_steps
-        ):
-            raise ValueError(
-                invalid(
-                    "mask",
-                    f"at most accumulation_steps={context.accumulation_steps} micro-steps in "
-                    "a window of an engine that averages them (accumulation='mean')",
-                    f"micro-step {self.micro_steps + 1}",
-                    hint="Finish the window (scale the gradients) when the engine steps.",
-                )
-            )
-        self.micro_steps += 1
-        if self._xp is None:
-            self._xp, self._dtype = inputs.xp, inputs.dtype
-            self._like = inputs.batches[0].mask
-        if self.denominator is not None:
-            count = _backends.of(inputs.xp).stop_gradient(counts[self.denominator])
-            self._local = count if self._local is None else self._local + count
-
-    def finish(self) -> Any:
-        """The factor the window's gradients are multiplied by (0-d): the engine scale over
-        the global count. The first call all-reduces the count (once per window)."""
-        if self.factor is not None:
-            return self.factor
-        if self._xp is None:
-            raise RuntimeError(
-                f"{self.caller}: the window has no micro-step to finish. Call `loss` at least "
-                "once per window, on every replica (an empty [0, T] mask counts)."
-            )
-        xp = self._xp
-        total = sum_over_replicas(
-            self.context, self._local, steps=self.micro_steps, caller=self.caller
-        )
-        if total is None:  # nothing to count: the sum's gradient is the objective's
-            device = _backends.of(xp).device(self._like)
-            self.factor = xp.asarray(float(self.scale), dtype=self._dtype, device=device)
-        else:
-            self.total = total
-            self.factor = ns.finish(xp, self.scale / safe(xp, total), self._dtype)
-        return self.factor
-
-    def scale_gradients(self, grads: Any) -> Any:
-        """Multiply ``grads`` by :meth:`finish`'s factor (see ``DeferredPlan``)."""
-        factor = self.finish()
-        assert self._xp is not None
-        return _backends.of(self._xp).scale_gradients(self._xp, grads, factor)
 
 
 class DeferredWindow:
@@ -173,8 +77,9 @@ class DeferredWindow:
     def finish(self) -> Any:
         """The factor ``scale / D`` the window's gradients are multiplied by, a 0-d array of
         the masks' library and widest floating dtype. The first call all-reduces the
-        window's count (one collective; none for ``token-sum``); later calls return the
-        same factor. After it, ``loss`` raises.
+        window's count (one collective; none for ``token-sum``; under context parallelism
+        one more first, on the sequence group, for a window that counts only S); later
+        calls return the same factor. After it, ``loss`` raises.
 
         Raises:
             RuntimeError: no micro-step was counted, or the context has no all-reduce.
@@ -226,6 +131,12 @@ class DeferredPlan(DeferredWindow):
 
     The replicas may run different numbers of micro-steps; a replica without data runs
     ``loss`` on an empty ``[0, T]`` mask.
+
+    Under context parallelism (a context with a sequence group: ``docs/objectives.md``)
+    every sequence is counted once and its :math:`n_i` summed over the group:
+    ``seq-mean-token-mean`` takes one all-reduce on the sequence group per micro-step
+    (before its backward), the modes that need only S one at the window's end. The ranks
+    of a sequence group run the same micro-steps.
 
     Attributes:
         mode: the canonical mode name.
@@ -296,9 +207,9 @@ class DeferredPlan(DeferredWindow):
             num_groups=None,
             max_length=self._settings["max_length"],
             count_empty=self.count_empty,
+            sequence_shards=self._counts.shards,
         )
-        weighted, counts, result_dtype, _ = local_pair(inputs, per_token_loss)
-        self._counts.add(inputs, counts)
+        ((weighted, result_dtype),) = micro_step(self._counts, [inputs], [per_token_loss])
         return ns.finish(inputs.xp, weighted, result_dtype)
 
 

@@ -17,11 +17,11 @@ from typing import Any
 from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit._kernels.sums import weighted_total
-from losskit.aggregation._counts import Sequences, add_groups, local_counts
+from losskit.aggregation._counts import Sequences, add_groups
 from losskit.aggregation._inputs import Inputs
 from losskit.aggregation._modes import Mode
 
-__all__ = ["kept_losses", "local_factor", "local_pair", "objective", "pair", "safe"]
+__all__ = ["kept_losses", "local_factor", "objective", "pair", "safe"]
 
 
 def safe(xp: ns.Namespace, count: Any) -> Any:
@@ -93,11 +93,3 @@ def objective(xp: ns.Namespace, mode: Mode, weighted_sum: Any, counts: dict[str,
     if mode.denominator is None:
         return weighted_sum
     return weighted_sum / safe(xp, counts[mode.denominator])
-
-
-def local_pair(inputs: Inputs, per_token_loss: Any) -> tuple[Any, dict[str, Any], Any, Any]:
-    """``(weighted sum, local counts, result dtype, accumulation dtype)`` of the one
-    micro-batch of ``inputs``."""
-    counts, sequences = local_counts(inputs)
-    weighted, result_dtype, dtype = pair(inputs, sequences[0], per_token_loss)
-    return weighted, counts, result_dtype, dtype

@@ -1,10 +1,12 @@
 """``LossMeter``: the logged loss is the optimized objective, on every layout.
 
 A meter keeps, on the device, the sums of its micro-batches' pairs (weighted sum, counts)
-under one mode and all-reduces them once, when it is read. Its ``loss`` is the mode's
-objective over everything every replica added: the number :func:`plan` optimizes, the same
-for any split of the data over replicas and micro-batches. The usual logged value, the mean
-of the micro-batches' own means, is reported beside it under its own name.
+under one mode and all-reduces them once, when it is read (under context parallelism a
+sequence mode's update also sums the micro-batch's per-sequence counts over the sequence
+group). Its ``loss`` is the mode's objective over everything every replica added: the
+number :func:`plan` optimizes, the same for any split of the data over replicas,
+micro-batches and sequence shards. The usual logged value, the mean of the micro-batches'
+own means, is reported beside it under its own name (not under context parallelism).
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from typing import Any
 from losskit import _backends
 from losskit import _namespace as ns
 from losskit._errors import invalid
-from losskit._state import require_replica_context
-from losskit.aggregation._counts import global_counts
+from losskit._state import DistributionContext, get_context, require_replica_context
+from losskit.aggregation._counts import global_counts, local_counts
 from losskit.aggregation._inputs import read_inputs, read_options
-from losskit.aggregation._local import local_pair, objective, safe
+from losskit.aggregation._local import objective, pair, safe
 from losskit.aggregation._modes import spec
 from losskit.aggregation._resolve import resolve_with_options
-from losskit.distribute._window import reduce_over_replicas
+from losskit.distribute._window import count_once, reduce_over_replicas, sequence_shards
 
 __all__ = ["LossMeter", "MeterReading"]
 
@@ -41,8 +43,11 @@ class MeterReading:
             (group modes); None for ``token-sum``.
         mean_of_micro_batch_means: **another statistic**, the mean over every replica's
             updates of each update's own aggregate (what a per-micro-batch logger shows);
-            equal to ``loss`` only when every micro-batch has the same count.
-        updates: the number of updates over every replica.
+            equal to ``loss`` only when every micro-batch has the same count. None under
+            context parallelism: a micro-batch is split over its sequence group, and its
+            own aggregate would cost one more collective per update.
+        updates: the number of updates over every replica (under context parallelism, of
+            whole micro-batches: the shards of a sequence group count once).
 
     Example:
         >>> import numpy as np
@@ -64,11 +69,11 @@ class MeterReading:
 
     def as_dict(self) -> dict[str, Any]:
         """The statistics under explicit names, for a logger: ``"loss (<mode>)"`` and
-        ``"mean of micro-batch means (<mode>)"``."""
-        return {
-            f"loss ({self.mode})": self.loss,
-            f"mean of micro-batch means ({self.mode})": self.mean_of_micro_batch_means,
-        }
+        ``"mean of micro-batch means (<mode>)"`` (left out where it is None)."""
+        found = {f"loss ({self.mode})": self.loss}
+        if self.mean_of_micro_batch_means is not None:
+            found[f"mean of micro-batch means ({self.mode})"] = self.mean_of_micro_batch_means
+        return found
 
 
 class LossMeter:
@@ -88,6 +93,11 @@ class LossMeter:
     (:func:`~losskit.distribute.replica_context`, ``torch_context``, ``jax_context``; none
     for one device or ``jit`` over global arrays). The reading is identical for every split
     of the same data over replicas and micro-batches, and equals the planned objective.
+
+    Under context parallelism (a context with a sequence group) update **and** read it in
+    that context: a sequence mode's update sums the micro-batch's per-sequence counts over
+    the sequence group (one all-reduce on that group per update: the local factor needs
+    each whole :math:`n_i`), and counts each sequence once; token modes need nothing more.
 
     Args:
         mode: an aggregation mode or framework alias (:data:`MODES`).
@@ -135,6 +145,7 @@ class LossMeter:
         self._sums: dict[str, Any] = {}
         self._xp: ns.Namespace | None = None
         self._dtype: Any = None
+        self._shards: int | None = None  # the sequence split of the updates
 
     def __repr__(self) -> str:
         return f"LossMeter(mode={self.mode!r})"
@@ -157,31 +168,55 @@ class LossMeter:
 
         Raises:
             ValueError, TypeError: the checks of :func:`plan` and :meth:`Plan.loss`.
+            RuntimeError: earlier updates ran under another sequence split, or a sequence
+                mode under a split in a context without a sequence all-reduce.
         """
+        context = get_context()
+        shards = self._check_split(sequence_shards(context), "LossMeter.update")
         inputs = read_inputs(
             [mask],
             mode=self.mode,
             segment_ids=None if segment_ids is None else [segment_ids],
             group_ids=None if group_ids is None else [group_ids],
+            sequence_shards=shards,
             **self._options,
         )
         xp = inputs.xp
         self._check_library(xp, "mask", mask)
-        weighted, counts, _, _ = local_pair(inputs, per_token_loss)
+        counts, found = local_counts(inputs, context, caller="LossMeter.update")
+        weighted, _, _ = pair(inputs, found[0], per_token_loss)
         weighted = xp.astype(_backends.of(xp).stop_gradient(weighted), inputs.dtype)
-        own = objective(xp, self._spec, weighted, counts)
-        self._accumulate(xp, inputs.dtype, weighted, counts, own)
+        own = objective(xp, self._spec, weighted, counts) if shards == 1 else None
+        self._accumulate(xp, inputs.dtype, weighted, counts, own, context)
 
     def add(self, weighted_sum: Any, count: Any = None) -> None:
         """Add a pair you computed: ``weighted_sum`` (0-d: :math:`\\sum_t a_t \\ell_t`) and
         its ``count`` (N or S; None for ``token-sum``).
 
+        Under context parallelism only token modes take pairs (each rank adds its shard's
+        sum and tokens): a sequence's count spans the sequence group.
+
         Raises:
-            ValueError: a group mode (use :meth:`update`), a count given for
-                ``token-sum`` or missing for another mode, or a value that is not 0-d.
+            ValueError: a group mode (use :meth:`update`), a sequence mode under context
+                parallelism (use :meth:`update`), a count given for ``token-sum`` or
+                missing for another mode, or a value that is not 0-d.
             TypeError: values of another library than earlier updates.
+            RuntimeError: earlier updates ran under another sequence split.
         """
         denominator = self._spec.denominator
+        context = get_context()
+        shards = sequence_shards(context)
+        if denominator == "sequences" and shards > 1:
+            raise ValueError(
+                invalid(
+                    "weighted_sum",
+                    f"per-token losses through `update` for mode {self.mode!r} under context "
+                    f"parallelism (sequences split over {shards} ranks)",
+                    weighted_sum,
+                    hint="A sequence's tokens and its count span the sequence group: "
+                    "`update` sums them over it and counts each sequence once.",
+                )
+            )
         if self._spec.group_count is not None:
             raise ValueError(
                 invalid(
@@ -208,7 +243,8 @@ class LossMeter:
             values.append(xp.astype(_backends.of(xp).stop_gradient(array), dtype))
         counts = {} if denominator is None else {denominator: values[1]}
         own = values[0] if count is None else values[0] / safe(xp, values[1])
-        self._accumulate(xp, dtype, values[0], counts, own)
+        self._check_split(shards, "LossMeter.add")
+        self._accumulate(xp, dtype, values[0], counts, own if shards == 1 else None, context)
 
     def _check_library(self, xp: ns.Namespace, name: str, value: Any) -> None:
         if self._xp is not None and xp is not self._xp:
@@ -216,16 +252,36 @@ class LossMeter:
                 invalid(name, f"an array of {self._xp.__name__}, as the earlier updates", value)
             )
 
+    def _check_split(self, shards: int, caller: str, *, update: bool = True) -> int:
+        """``shards``, the sequence split of this call, if it is that of the earlier
+        updates (the first ``update`` sets it)."""
+        if self._shards is None or self._shards == shards:
+            if update:
+                self._shards = shards
+            return shards
+        raise RuntimeError(
+            f"{caller}: the meter's updates split each sequence over {self._shards} rank(s), "
+            f"this context over {shards}. Update and read a meter in the same engine "
+            "context (the same `sequence_group` or `sequence_axis`), or `reset` it."
+        )
+
     def _accumulate(
-        self, xp: ns.Namespace, dtype: Any, weighted: Any, counts: dict[str, Any], own: Any
+        self,
+        xp: ns.Namespace,
+        dtype: Any,
+        weighted: Any,
+        counts: dict[str, Any],
+        own: Any,
+        context: DistributionContext | None,
     ) -> None:
         if self._xp is None:
             self._xp, self._dtype = xp, dtype
-        pieces = {_SUM: weighted, _MEANS: xp.astype(own, dtype), _UPDATES: None}
+        one = xp.ones((), dtype=dtype, device=_backends.of(xp).device(weighted))
+        pieces = {_SUM: weighted, _UPDATES: count_once(xp, one, context)}
+        if own is not None:  # the micro-batch's own aggregate: whole micro-batches only
+            pieces[_MEANS] = xp.astype(own, dtype)
         pieces.update({name: xp.astype(value, dtype) for name, value in counts.items()})
         for name, value in pieces.items():
-            if value is None:  # the update count: one
-                value = xp.ones((), dtype=dtype, device=_backends.of(xp).device(weighted))
             found = self._sums.get(name)
             self._sums[name] = value if found is None else found + value
 
@@ -234,13 +290,14 @@ class LossMeter:
         current context (call it on every replica), none on one device.
 
         Raises:
-            RuntimeError: no update yet, in cross-replica context, or a multi-replica
-                context without an all-reduce.
+            RuntimeError: no update yet, in cross-replica context, a multi-replica
+                context without an all-reduce, or another sequence split than the updates'.
         """
         xp = self._xp
         if xp is None:
             raise RuntimeError("LossMeter.read: nothing to read; call `update` first.")
         context = require_replica_context("LossMeter.read")
+        self._check_split(sequence_shards(context), "LossMeter.read", update=False)
         totals = global_counts(
             xp,
             self._sums,
@@ -261,6 +318,8 @@ class LossMeter:
             mode=self.mode,
             loss=array(loss),
             count=array(count),
-            mean_of_micro_batch_means=array(totals[_MEANS] / safe(xp, updates)),
+            mean_of_micro_batch_means=(
+                array(totals[_MEANS] / safe(xp, updates)) if _MEANS in totals else None
+            ),
             updates=array(updates),
         )

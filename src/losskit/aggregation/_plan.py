@@ -9,10 +9,10 @@ from losskit import _namespace as ns
 from losskit._errors import invalid
 from losskit._kernels.sums import weighted_total
 from losskit._state import get_context
-from losskit.aggregation._counts import Sequences, joint_counts, local_counts
+from losskit.aggregation._counts import Sequences, joint_counts, window_counts
 from losskit.aggregation._inputs import Inputs, read_inputs
 from losskit.aggregation._local import kept_losses, safe
-from losskit.distribute._window import sum_over_replicas, window_context
+from losskit.distribute._window import sequence_shards, sum_over_replicas, window_context
 
 __all__ = ["Plan", "build_plans", "plan"]
 
@@ -275,7 +275,6 @@ def plan(
         array([[0.25, 0.25, 0.  ],
                [0.  , 0.  , 0.  ]])
     """
-    current = get_context()
     inputs = read_inputs(
         masks,
         mode=mode,
@@ -284,7 +283,7 @@ def plan(
         num_groups=num_groups,
         max_length=max_length,
         count_empty=count_empty,
-        sequence_shards=1 if current is None else current.sequence_shards,
+        sequence_shards=sequence_shards(get_context()),
     )
     return build_plans([inputs], caller="plan")[0][0]
 
@@ -294,11 +293,12 @@ def build_plans(
 ) -> tuple[list[Plan], list[dict[str, Any]]]:
     """The plans of several checked inputs over the same window (a multi-term objective's
     masks and modes), and the sums of ``extra`` local count sets (e.g. expert counts), all
-    with **one** all-reduce in the current context. The one place where a window's counts
-    are taken and combined over the replicas."""
+    with **one** all-reduce in the current context (and, under context parallelism, one
+    more on the sequence group for every entry's per-sequence counts). The one place where
+    a window's counts are taken and combined over the replicas."""
     steps = len(inputs[0].batches)
     context = window_context(caller, steps, "masks")
-    counted = [local_counts(entry, context) for entry in inputs]
+    counted = window_counts(inputs, context, caller=caller)
 
     def reduce(vector: Any) -> Any:
         return sum_over_replicas(context, vector, steps=steps, caller=caller)

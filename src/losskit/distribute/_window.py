@@ -18,6 +18,7 @@ from losskit._state import DistributionContext, require_replica_context
 __all__ = [
     "count_once",
     "reduce_over_replicas",
+    "sequence_shards",
     "sum_over_replicas",
     "sum_over_sequence",
     "window_context",
@@ -80,6 +81,11 @@ def sum_over_sequence(context: DistributionContext | None, local: Any, *, caller
             "`torch_context(sequence_group=...)`/`jax_context(sequence_axis=...)`."
         )
     return context.sequence_all_reduce(local)
+
+
+def sequence_shards(context: DistributionContext | None) -> int:
+    """The ranks each sequence is split over in ``context`` (1: no split, or no context)."""
+    return 1 if context is None else context.sequence_shards
 
 
 def count_once(xp: ns.Namespace, value: Any, context: DistributionContext | None) -> Any:

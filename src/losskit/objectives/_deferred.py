@@ -15,9 +15,9 @@ from typing import Any
 
 from losskit import _namespace as ns
 from losskit._errors import invalid
-from losskit.aggregation._deferred import DeferredCounts, DeferredWindow, deferrable
+from losskit.aggregation._deferred import DeferredWindow, deferrable
+from losskit.aggregation._deferred_counts import DeferredCounts, micro_step
 from losskit.aggregation._inputs import read_inputs
-from losskit.aggregation._local import local_pair
 from losskit.objectives._terms import (
     GLOBAL_BATCH,
     STEP,
@@ -53,7 +53,9 @@ class DeferredObjective(DeferredWindow):
       part of each term's coefficient); the mask's count is added to the window's.
     * ``scale_gradients(grads)``: after the window's last backward, one all-reduce of the
       count and one multiply of the gradients by ``scale / D``
-      (as ``scale_gradients`` of :class:`losskit.aggregation.DeferredPlan`).
+      (as ``scale_gradients`` of :class:`losskit.aggregation.DeferredPlan`; under context
+      parallelism, a term that needs :math:`n_i` makes every micro-step take one
+      all-reduce on the sequence group, for all the terms at once).
     * ``step_loss(**values)``: the step-level terms, coefficient times value, to
       differentiate and **add after the scaling** (PyTorch: ``.backward()`` on it adds its
       gradient to ``.grad``; JAX: add its gradient to the scaled pytree), at full strength
@@ -140,27 +142,27 @@ class DeferredObjective(DeferredWindow):
             RuntimeError: the window is finished.
         """
         check_values(self._token_terms, values, call="the per-token terms")
-        total = None
-        counts: dict[str, Any] = {}
-        first = None
-        for term in self._token_terms:
-            inputs = read_inputs(
+        entries = [
+            read_inputs(
                 [mask],
                 mode=term.normalizer,
                 segment_ids=None if segment_ids is None else [segment_ids],
                 group_ids=None,
                 num_groups=None,
+                sequence_shards=self._counts.shards,
                 **term.options,
             )
-            weighted, local, result_dtype, _ = local_pair(inputs, values[term.name])
-            share = ns.finish(inputs.xp, weighted, result_dtype)
+            for term in self._token_terms
+        ]
+        losses = [values[term.name] for term in self._token_terms]
+        total = None
+        for term, entry, (weighted, result_dtype) in zip(
+            self._token_terms, entries, micro_step(self._counts, entries, losses), strict=True
+        ):
+            share = ns.finish(entry.xp, weighted, result_dtype)
             if term.coefficient != 1.0:
                 share = share * term.coefficient
             total = share if total is None else total + share
-            if first is None:
-                first, counts = inputs, local
-        assert first is not None
-        self._counts.add(first, counts)
         return zero_d(total)
 
     def step_loss(self, **values: Any) -> Any:

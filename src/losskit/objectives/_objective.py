@@ -95,7 +95,9 @@ class Objective:
         expert_counts: Any = None,
     ) -> ObjectivePlan:
         """One optimizer step's plan, before the first backward, inside the engine's
-        context: every term's counts summed over the replicas in one all-reduce.
+        context: every term's counts summed over the replicas in one all-reduce (under
+        context parallelism, every term's per-sequence counts first summed over the
+        sequence group in one more).
 
         Args:
             masks: this replica's micro-batch masks, ``[B, T]`` each: a list (the mask

@@ -12,7 +12,7 @@ from losskit._errors import invalid
 from losskit._state import DistributionContext, get_context
 from losskit.aggregation._inputs import Inputs, read_inputs
 from losskit.aggregation._plan import Plan, build_plans
-from losskit.distribute._window import reduce_over_replicas
+from losskit.distribute._window import reduce_over_replicas, sequence_shards
 from losskit.objectives._balance import as_layers, balance_value, balance_weights
 from losskit.objectives._terms import (
     GLOBAL_BATCH,
@@ -250,6 +250,7 @@ def build_plan(
             )
     segments = _per_mask(segment_ids, "segment_ids", found)
     groups = _per_mask(group_ids, "group_ids", found)
+    shards = sequence_shards(get_context())
     keyed: dict[tuple[Any, ...], Inputs] = {}
     key_of: dict[str, tuple[Any, ...]] = {}
     for term in terms:
@@ -266,6 +267,7 @@ def build_plan(
                 segment_ids=segments[term.mask],
                 group_ids=groups[term.mask],
                 num_groups=num_groups,
+                sequence_shards=shards,
                 **options,
             )
     if not keyed:
