@@ -106,3 +106,55 @@ def test_frameworks_are_imported_only_behind_the_seam() -> None:
             if imported.partition(".")[0] in FRAMEWORKS:
                 offenders.append(f"{name} imports {imported}")
     assert offenders == []
+
+
+# The floors of docs/architecture.md, bottom up: a module imports only from its own floor
+# or below (the package roots `losskit` and the deprecated `losskit.loss_collections` sit
+# on top of everything).
+FLOORS = (
+    ("losskit._errors", "losskit._checks", "losskit._trees", "losskit.typing"),
+    ("losskit._namespace", "losskit._shapes"),
+    ("losskit._kernels",),
+    ("losskit._backends",),
+    ("losskit._state", "losskit._collectives"),
+    (
+        "losskit.reduction",
+        "losskit.weighted_loss",
+        "losskit.average_loss",
+        "losskit._inputs",
+        "losskit._activity",
+    ),
+    (
+        "losskit.losses",
+        "losskit.regularizers",
+        "losskit.serialization",
+        "losskit.aggregation",
+        "losskit.v1",
+        "losskit.objectives",
+        "losskit._selectors",
+        "losskit._deprecation",
+    ),
+    ("losskit.distribute",),
+    ("losskit.torch", "losskit.jax", "losskit.engines"),
+    ("losskit.testing", "losskit._demo", "losskit._cli"),
+)
+TOP = ("losskit", "losskit.loss_collections")
+
+
+def _floor(module: str) -> int:
+    if module in TOP:
+        return len(FLOORS)
+    for level, prefixes in enumerate(FLOORS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return level
+    raise AssertionError(f"{module} is on no floor of docs/architecture.md")
+
+
+def test_modules_import_only_from_their_floor_or_below() -> None:
+    modules = _modules()
+    upward = []
+    for name, path in modules.items():
+        for imported in _imports(name, path, modules):
+            if imported in modules and imported not in TOP and _floor(imported) > _floor(name):
+                upward.append(f"{name} imports {imported}")
+    assert upward == []

@@ -21,10 +21,10 @@ from typing import Any
 
 from losskit import _backends
 from losskit import _namespace as ns
+from losskit._collectives import count_once, sum_over_sequence
 from losskit._errors import invalid
 from losskit._state import DistributionContext
 from losskit.aggregation._inputs import Inputs, MicroBatch
-from losskit.distribute._window import count_once, sum_over_sequence
 
 __all__ = [
     "Sequences",

@@ -23,17 +23,17 @@ from typing import Any
 
 from losskit import _backends
 from losskit import _namespace as ns
-from losskit._errors import invalid
-from losskit._state import DistributionContext, require_replica_context
-from losskit.aggregation._counts import counted_field, local_counts
-from losskit.aggregation._inputs import Inputs
-from losskit.aggregation._local import pair, safe
-from losskit.distribute._window import (
+from losskit._collectives import (
     count_once,
     sequence_shards,
     sum_over_replicas,
     sum_over_sequence,
 )
+from losskit._errors import invalid
+from losskit._state import DistributionContext, require_replica_context
+from losskit.aggregation._counts import counted_field, local_counts
+from losskit.aggregation._inputs import Inputs
+from losskit.aggregation._local import pair, safe
 
 __all__ = ["DeferredCounts", "micro_step"]
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from losskit import _backends
 from losskit import _namespace as ns
+from losskit._collectives import count_once, reduce_over_replicas, sequence_shards
 from losskit._errors import invalid
 from losskit._state import DistributionContext, get_context, require_replica_context
 from losskit.aggregation._counts import global_counts, local_counts
@@ -23,7 +24,6 @@ from losskit.aggregation._inputs import read_inputs, read_options
 from losskit.aggregation._local import objective, pair, safe
 from losskit.aggregation._modes import spec
 from losskit.aggregation._resolve import resolve_with_options
-from losskit.distribute._window import count_once, reduce_over_replicas, sequence_shards
 
 __all__ = ["LossMeter", "MeterReading"]
 

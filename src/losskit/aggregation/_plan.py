@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from losskit import _namespace as ns
+from losskit._collectives import sequence_shards, sum_over_replicas, window_context
 from losskit._errors import invalid
 from losskit._kernels.sums import weighted_total
 from losskit._state import get_context
 from losskit.aggregation._counts import Sequences, joint_counts, window_counts
 from losskit.aggregation._inputs import Inputs, read_inputs
 from losskit.aggregation._local import kept_losses, safe
-from losskit.distribute._window import sequence_shards, sum_over_replicas, window_context
 
 __all__ = ["Plan", "build_plans", "plan"]
 

@@ -21,9 +21,9 @@ import numpy as np
 
 from losskit import _backends
 from losskit import _namespace as ns
+from losskit._collectives import sum_over_sequence
 from losskit._errors import invalid
 from losskit._state import DistributionContext, require_replica_context
-from losskit.distribute._window import sum_over_sequence
 
 __all__ = ["LayoutError", "check_layout"]
 

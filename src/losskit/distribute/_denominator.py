@@ -8,10 +8,10 @@ import array_api_compat
 
 from losskit import _backends
 from losskit import _namespace as ns
+from losskit._collectives import count_once, sum_over_replicas, window_context
 from losskit._errors import invalid
 from losskit._kernels.sums import size
 from losskit._state import DistributionContext
-from losskit.distribute._window import count_once, sum_over_replicas, window_context
 from losskit.reduction import Reduction, ReductionLike
 from losskit.typing import ArrayT
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from losskit import _backends
 from losskit import _namespace as ns
+from losskit._collectives import reduce_over_replicas, sequence_shards
 from losskit._errors import invalid
 from losskit._state import DistributionContext, get_context
 from losskit.aggregation._inputs import Inputs, read_inputs
 from losskit.aggregation._plan import Plan, build_plans
-from losskit.distribute._window import reduce_over_replicas, sequence_shards
 from losskit.objectives._balance import as_layers, balance_value, balance_weights
 from losskit.objectives._terms import (
     GLOBAL_BATCH,
