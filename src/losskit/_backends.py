@@ -265,6 +265,16 @@ class TorchBackend(Backend):
         ones = torch.ones((), dtype=torch.int64, device=ids.device).expand(rows, columns)
         return out.scatter_add_(1, ids, ones)
 
+    def sequence_counts(
+        self, xp: ns.Namespace, segments: Any, mask: Any, stride: int, *, present: bool
+    ) -> tuple[Any, Any]:
+        # the mask itself is what each token adds to its sequence's valid count: no
+        # `where` pass over the ids (they are all in [0, stride), masked or not)
+        torch, rows = self.torch, segments.shape[0]
+        valid = torch.zeros((rows, stride), dtype=torch.int64, device=segments.device)
+        valid.scatter_add_(1, segments, mask.to(torch.int64))
+        return valid, self.count_in_rows(xp, segments, stride) if present else None
+
     def pick(self, xp: ns.Namespace, values: Any, ids: Any, length: int) -> Any:
         flat = values.reshape(-1)
         buffer = self.torch.zeros(length + 1, dtype=flat.dtype, device=flat.device)
