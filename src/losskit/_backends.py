@@ -164,15 +164,20 @@ class NumpyBackend(Backend):
     def sequence_counts(
         self, xp: ns.Namespace, segments: Any, mask: Any, stride: int, *, present: bool
     ) -> tuple[Any, Any]:
-        # One bincount gives both: bin 2 * (row * stride + id) + mask.
         rows = segments.shape[0]
+        if not present:  # bin row * stride + id + 1, masked tokens in bin 0: two passes
+            bins = segments + (np.arange(rows, dtype=segments.dtype) * stride + 1)[:, None]
+            np.multiply(bins, mask, out=bins)
+            counts = np.bincount(bins.reshape(-1), minlength=rows * stride + 1)
+            return counts[1:].reshape(rows, stride), None
+        # One bincount gives both: bin 2 * (row * stride + id) + mask.
         pairs = segments * 2  # in place from here: one temporary instead of three
         pairs += (np.arange(rows, dtype=pairs.dtype) * (2 * stride))[:, None]
         pairs += mask
         counts = np.bincount(pairs.reshape(-1), minlength=2 * rows * stride)
         counts = counts.reshape(rows, stride, 2)
         valid = counts[..., 1]
-        return valid, counts[..., 0] + valid if present else None
+        return valid, counts[..., 0] + valid
 
     def pick(self, xp: ns.Namespace, values: Any, ids: Any, length: int) -> Any:
         out = np.zeros(length + 1, dtype=values.dtype)
