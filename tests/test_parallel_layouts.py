@@ -165,6 +165,29 @@ def test_denominators_count_tokens_everywhere_and_sequences_once() -> None:
     assert sum(naive) == pytest.approx(6.5)  # each example counted on both shards
 
 
+def test_a_per_sequence_weight_of_shape_b_1_is_refused_under_a_sequence_split() -> None:
+    # [B, 1] could be a weight per sequence (count once per group) or a one-token shard's
+    # token weights (count on every rank): counting it on every rank would double it
+    def replica(r: int) -> float:
+        return float(global_denominator(np.ones((2, 1)), reduction="sum_over_batch_size"))
+
+    with pytest.raises(ValueError) as caught:
+        run_replicas(replica, 2, sequence_shards=2)
+    message = str(caught.value)
+    assert "micro_batch_weights[0]" in message and "(2, 1)" in message
+    assert "[B, 1] weight is ambiguous" in message and "2 shards" in message
+    # the unambiguous forms: [B] once per group, the broadcast token weights on every rank
+    rows = run_replicas(
+        lambda r: float(global_denominator(np.ones(2), reduction="sum_over_batch_size")),
+        2,
+        sequence_shards=2,
+    )
+    assert rows == [2.0, 2.0]
+    # without a sequence split a [B, 1] weight is an ordinary array of 2 elements per replica
+    plain = run_replicas(replica, 2)
+    assert plain == [4.0, 4.0]
+
+
 def test_weighted_denominators_and_mean_engines() -> None:
     weights = [np.array([[0.5, 2.0]]), np.array([[1.0, 0.0]])]
     example = [np.array([2.0]), np.array([2.0])]  # one weighted example, seen by both

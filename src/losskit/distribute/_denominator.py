@@ -52,7 +52,8 @@ def global_denominator(
     ``jax_context(..., sequence_axis=...)``) every element is counted once: weights of
     rank 2 or more are token weights whose second axis (T) is split over the sequence
     group, and add up over every rank; weights of rank 0 or 1 (one per sequence, the same
-    on every rank of the group) are counted on the group's first shard only.
+    on every rank of the group) are counted on the group's first shard only. A ``[B, 1]``
+    weight would be either, and is refused under a sequence split.
 
     Args:
         *micro_batch_weights: one array per micro-batch of this step (same library), of a
@@ -64,8 +65,9 @@ def global_denominator(
         JAX's default), in the weights' namespace and device.
 
     Raises:
-        ValueError: no arrays, more arrays than the context's ``accumulation_steps``, or a
-            reduction that does not divide (``SUM``, ``NONE``).
+        ValueError: no arrays, more arrays than the context's ``accumulation_steps``, a
+            reduction that does not divide (``SUM``, ``NONE``), or under context
+            parallelism a weight of shape ``[B, 1, ...]``.
         TypeError: a Python number or a non-numeric dtype.
         RuntimeError: in cross-replica context, or in a multi-replica context that has no
             all-reduce.
@@ -116,6 +118,9 @@ def global_denominator(
     for array, name in zip(arrays, names, strict=True):
         if not ns.is_bool(xp, array.dtype):
             ns.check_weight_dtype(xp, array, name=name)
+    if context is not None and context.sequence_shards > 1:
+        for array, name in zip(arrays, names, strict=True):
+            _check_unambiguous(array, name, context.sequence_shards)
     first = arrays[0]
     dtype = ns.widest_float(xp, first)
     local = _local_count(xp, arrays, member, dtype, like=first, context=context)
@@ -154,6 +159,25 @@ def _local_count(
     for count in counts[1:]:
         total = total + count
     return total
+
+
+def _check_unambiguous(array: Any, name: str, shards: int) -> None:
+    """Under a sequence split, ``[B, 1, ...]`` could be one weight per sequence (to count
+    once per group) or the token weights of a one-token shard (to count on every rank):
+    refused rather than guessed (counting it on every rank would count each sequence
+    ``shards`` times)."""
+    if array.ndim >= 2 and array.shape[1] == 1:
+        raise ValueError(
+            invalid(
+                name,
+                "token weights of the shard's shape [B, T] or one weight per sequence of "
+                "shape [B] (under context parallelism)",
+                array,
+                hint=f"A [B, 1] weight is ambiguous here (the sequence group has {shards} "
+                "shards): squeeze per-sequence weights to [B] (counted once per group), or "
+                "broadcast them over the shard's tokens (e.g. `w[:, None] * mask`).",
+            )
+        )
 
 
 def _constant(xp: ns.Namespace, value: int, dtype: Any, like: Any) -> Any:
