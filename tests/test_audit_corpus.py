@@ -36,6 +36,20 @@ def test_the_audit_passes_the_fix(name: str) -> None:
     assert report.relative_error < 1e-12
 
 
+@pytest.mark.parametrize("library", ["torch", "jax"])
+@pytest.mark.parametrize("name", sorted(BUGS))
+def test_every_entry_audits_on_the_frameworks_too(name: str, library: str) -> None:
+    # the entries compute counts from the masks in NumPy; the audited losses are then torch
+    # tensors or JAX arrays (with gradients), and the verdicts and errors must not change
+    pytest.importorskip(library)
+    bug = BUGS[name]
+    buggy, fixed = bug.audit(library=library), bug.audit(fixed=True, library=library)
+    assert not buggy.passed
+    assert fixed.relative_error < 1e-12
+    expected = bug.audit().relative_error  # NaN for the unfloored 0 / 0 entry
+    assert buggy.relative_error == pytest.approx(expected, rel=1e-9, nan_ok=True)
+
+
 def test_docs_table_lists_every_bug_with_its_ratios() -> None:
     text = DOCS.read_text()
     for bug in BUGS.values():

@@ -27,6 +27,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from losskit.testing._audit import AuditReport, MicroStep, audit_loss
@@ -108,9 +109,18 @@ def _window_rows(step: MicroStep, *, nonempty: bool) -> Any:
     return step.all_reduce(rows)
 
 
+def _like(per_token_loss: Any, data: Any) -> Any:
+    """Counts or weights computed in NumPy from the (gradient-free) masks and ids, as an
+    array of the audited loss's library, dtype and device: the entries audit under
+    ``library="torch"`` and ``"jax"`` as well."""
+    xp = array_api_compat.array_namespace(per_token_loss)
+    device = array_api_compat.device(per_token_loss)
+    return xp.asarray(np.asarray(data), dtype=per_token_loss.dtype, device=device)
+
+
 def _row_means(per_token_loss: Any, mask: Any, floor: float = 1.0) -> Any:
     counts = np.asarray(mask).sum(axis=-1)
-    return (per_token_loss * mask).sum(axis=-1) / np.maximum(counts, floor)
+    return (per_token_loss * mask).sum(axis=-1) / _like(per_token_loss, np.maximum(counts, floor))
 
 
 def _token_mean(per_token_loss: Any, step: MicroStep) -> Any:
@@ -251,6 +261,7 @@ def nemo_rl_local_side_term(per_token_loss: Any, step: MicroStep) -> Any:
 def _tunix(per_token_loss: Any, step: MicroStep, *, segmented: bool) -> Any:
     def units(mask: Any, segments: Any) -> tuple[np.ndarray, int]:
         """(unit index of each position, number of units): rows, or (row, segment)."""
+        mask, segments = np.asarray(mask), np.asarray(segments)
         rows = np.repeat(np.arange(mask.shape[0])[:, None], mask.shape[1], axis=1)
         key = rows * (int(segments.max()) + 1) + segments if segmented else rows
         _, inverse = np.unique(key, return_inverse=True)
@@ -259,7 +270,8 @@ def _tunix(per_token_loss: Any, step: MicroStep, *, segmented: bool) -> Any:
     index, count = units(step.mask, step.segment_ids)
     n = np.bincount(index.ravel(), weights=np.asarray(step.mask).ravel(), minlength=count)
     per_unit = np.where(n > 0, 1.0 / np.maximum(n, 1.0), 0.0)
-    unreduced = (per_token_loss * step.mask * per_unit[index]).sum()
+    weights = _like(per_token_loss, np.asarray(step.mask) * per_unit[index])
+    unreduced = (per_token_loss * weights).sum()
     denominators = 0.0
     for mask, segments in zip(step.window.masks, step.window.segment_ids or (), strict=True):
         index, count = units(mask, segments)
@@ -325,8 +337,10 @@ def group_token_mean(per_token_loss: Any, step: MicroStep) -> Any:
     per_group = np.asarray(step.all_reduce(local))  # N_g over the whole step
     live = float(np.sum(per_group > 0))
     weight = np.where(per_group > 0, 1.0 / (live * np.maximum(per_group, 1.0)), 0.0)
-    rows = weight[np.asarray(step.group_ids)]
-    return (per_token_loss * step.mask * rows[:, None]).sum() * step.num_ranks
+    rows = _like(
+        per_token_loss, np.asarray(step.mask) * weight[np.asarray(step.group_ids)][:, None]
+    )
+    return (per_token_loss * rows).sum() * step.num_ranks
 
 
 # ------------------------------------------- auxiliary terms of a multi-term objective
