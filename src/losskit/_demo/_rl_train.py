@@ -7,11 +7,8 @@ aggregating them that the demo compares.
   context: local counts), divided by the accumulation steps, as a plain loop does.
 * ``Published``: a published framework formula from the audit corpus
   (``losskit.testing.published_bugs()``), run on each rank as its framework runs it: on the
-  rank's micro-batch and window, with the real all-reduce for its counts. The corpus's
-  functions are NumPy and linear in the per-token losses, so the rank evaluates the formula
-  on the detached losses and on unit vectors (the audit's method: exact, with the
-  collectives replayed) and backpropagates ``sum(weights * losses)``, whose gradient is the
-  formula's.
+  rank's micro-batch and window (as torch tensors), with the real all-reduce for its
+  counts, and backpropagates the formula's value.
 
 The single-process reference trains on the whole step with the coefficients of the float64
 NumPy oracle (``_rl_task.reference_weights``).
@@ -21,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,7 +27,6 @@ from losskit._demo._report import progress
 from losskit._demo._rl_task import Batch, Task
 from losskit.aggregation import MODES
 from losskit.testing import MicroStep, PublishedBug, Window, published_bugs
-from losskit.testing._audit import _replaying, _unit_vectors
 
 __all__ = [
     "NOT_RUN",
@@ -181,13 +176,17 @@ class Published:
         context = get_context()
         assert context is not None
         assert context.all_reduce is not None
+        import torch
+
         layout = self.bug.layout
         return Window(
             rank=int(context.replica_id),
             num_ranks=context.num_replicas,
-            masks=tuple(b.mask for b in window),
-            segment_ids=tuple(b.segment_ids for b in window) if self.packed else None,
-            group_ids=tuple(b.group_ids for b in window),
+            masks=tuple(torch.as_tensor(b.mask) for b in window),
+            segment_ids=(
+                tuple(torch.as_tensor(b.segment_ids) for b in window) if self.packed else None
+            ),
+            group_ids=tuple(torch.as_tensor(b.group_ids) for b in window),
             num_groups=_rl_task.GROUPS,
             accumulation_steps=context.accumulation_steps,
             gradients=layout.gradients,
@@ -196,37 +195,14 @@ class Published:
         )
 
     def loss(self, state: Window, per_token_loss: Any, k: int) -> Any:
-        import torch
-
-        base = per_token_loss.detach().numpy()
-        recorded: list[tuple[str, np.ndarray, Any]] = []
-
-        def recording(value: Any) -> Any:
-            total = state.all_reduce(value)
-            recorded.append(("all_reduce", np.asarray(value, dtype=np.float64), total))
-            return total
-
-        value = float(self.bug.buggy(base, _micro_step(state, recording, k)))
-
-        def call(losses: Any) -> Any:
-            replay = _replaying(recorded)["all_reduce"]
-            return self.bug.buggy(losses, _micro_step(state, replay, k))
-
-        weights, at_zero, _ = _unit_vectors(call, base)
-        linear = at_zero + float(np.sum(weights * base))
-        if math.isfinite(value) and not math.isclose(value, linear, rel_tol=1e-9, abs_tol=1e-12):
-            raise RuntimeError(f"{self.name}: not linear in the per-token losses here")
-        return self.engine_factor(state) * torch.sum(torch.from_numpy(weights) * per_token_loss)
+        step = MicroStep(state, k)
+        return self.engine_factor(state) * self.bug.buggy(per_token_loss, step)
 
     def engine_factor(self, window: Window) -> float:
         """Makes DDP (mean over ranks, micro-steps summed) combine the formula as the engine
         its corpus entry describes does (a sum over ranks for miles-masked-samples)."""
         factor = float(window.num_ranks) if window.gradients == "sum" else 1.0
         return factor / window.accumulation_steps if window.accumulation == "mean" else factor
-
-
-def _micro_step(window: Window, all_reduce: Any, k: int) -> MicroStep:
-    return MicroStep(dataclasses.replace(window, all_reduce=all_reduce), k)
 
 
 def _counts_all_reduce(all_reduce: Any) -> Any:
