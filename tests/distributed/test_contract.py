@@ -10,6 +10,7 @@ import pytest
 
 import losskit
 from losskit.distribute import get_context, global_denominator, replica_context
+from losskit.distribute._denominator import window_denominators
 from losskit.testing import check_replica_invariance, run_replicas
 
 ENGINES = list(itertools.product(("sum", "mean"), ("sum", "mean")))
@@ -153,6 +154,45 @@ def test_one_all_reduce_per_call() -> None:
     assert len(calls) == 1
     assert float(calls[0]) == 7.0
     assert float(D) == 14.0
+
+
+def test_window_denominators_share_one_all_reduce() -> None:
+    # the engine adapters' two counts of a window (tokens, examples): one collective
+    calls = []
+
+    def all_reduce(value):
+        calls.append(np.asarray(value).copy())
+        return value * 2
+
+    masks = [np.array([[1.0, 0.0], [1.0, 1.0]]), np.array([[0.0, 0.5]])]
+    rows = [np.ones(2), np.ones(1)]
+    with replica_context(2, accumulation_steps=2, all_reduce=all_reduce) as context:
+        tokens, examples, weight = window_denominators(
+            (masks, "sum_by_nonzero_weights"),
+            (rows, "sum_over_batch_size"),
+            (masks, "weighted_mean"),
+        )
+        assert context.micro_steps == 2
+    assert len(calls) == 1
+    np.testing.assert_array_equal(calls[0], [4.0, 3.0, 3.5])
+    assert (float(tokens), float(examples), float(weight)) == (8.0, 6.0, 7.0)
+    # the same numbers as one global_denominator each (three collectives)
+    with replica_context(2, accumulation_steps=2, all_reduce=all_reduce):
+        separate = [
+            float(global_denominator(*masks)),
+            float(global_denominator(*rows, reduction="sum_over_batch_size")),
+            float(global_denominator(*masks, reduction="weighted_mean")),
+        ]
+    assert separate == [8.0, 6.0, 7.0]
+    assert len(calls) == 4
+
+
+def test_window_denominators_need_one_array_per_micro_batch_in_every_entry() -> None:
+    with pytest.raises(ValueError, match=r"^Invalid `entries`") as caught:
+        window_denominators(([np.ones(2)], "sum_over_batch_size"), ([np.ones(2)] * 2, "auto"))
+    assert str(caught.value).startswith(
+        "Invalid `entries`: expected one array per micro-batch in every entry, received [1, 2]"
+    )
 
 
 @pytest.mark.parametrize(

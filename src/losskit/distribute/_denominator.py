@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 import array_api_compat
@@ -83,6 +84,34 @@ def global_denominator(
         ...     for l, m in zip(losses, masks))
         2.0
     """
+    _, local, steps, context = _local_denominator(micro_batch_weights, reduction)
+    total = sum_over_replicas(context, local, steps=steps, caller="global_denominator")
+    # the weights' library, device and widest floating dtype
+    return cast(ArrayT, total)
+
+
+def window_denominators(
+    *entries: tuple[Sequence[Any], ReductionLike],
+) -> list[Any]:
+    """Several :func:`global_denominator` of one window, ``(micro_batch_weights,
+    reduction)`` each, from **one** all-reduce of their stacked local counts (the engine
+    adapters' tokens and examples). Every entry has one array per micro-batch of the
+    window, all of one library."""
+    found = [_local_denominator(tuple(weights), reduction) for weights, reduction in entries]
+    xp, _, steps, context = found[0]
+    if any(other[2] != steps for other in found):
+        counts = [other[2] for other in found]
+        raise ValueError(invalid("entries", "one array per micro-batch in every entry", counts))
+    stacked = xp.stack([local for _, local, _, _ in found])
+    total = sum_over_replicas(context, stacked, steps=steps, caller="global_denominator")
+    return [total[index] for index in range(len(found))]
+
+
+def _local_denominator(
+    micro_batch_weights: Sequence[Any], reduction: ReductionLike
+) -> tuple[ns.Namespace, Any, int, DistributionContext | None]:
+    """This replica's count (checked, without gradient), its namespace, the window's
+    micro-batches and the context."""
     if not micro_batch_weights:
         raise ValueError(invalid(_NAME, "at least one array (one per micro-batch)", ()))
     member = Reduction.validate(reduction)
@@ -125,10 +154,7 @@ def global_denominator(
     dtype = ns.widest_float(xp, first)
     local = _local_count(xp, arrays, member, dtype, like=first, context=context)
     # counts and weight sums are data: the denominator is a constant for differentiation
-    local = _backends.of(xp).stop_gradient(local)
-    total = sum_over_replicas(context, local, steps=steps, caller="global_denominator")
-    # the weights' library, device and widest floating dtype
-    return cast(ArrayT, total)
+    return xp, _backends.of(xp).stop_gradient(local), steps, context
 
 
 def _local_count(

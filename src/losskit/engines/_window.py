@@ -6,7 +6,7 @@ how many micro-batches it accumulates, and what to do around each micro-batch: `
 an accumulation boundary) and hands the user :class:`Window` objects. A window holds the
 micro-batches of one optimizer step on this rank (``accumulation_steps`` of them, fewer in
 the last window of the loader), the step's example count and loss denominator over every
-rank (one all-reduce each, before the first backward), and computes the exact loss and
+rank (one all-reduce for both, before the first backward), and computes the exact loss and
 penalties inside the matching :func:`losskit.distribute.torch_context`.
 """
 
@@ -23,6 +23,7 @@ import torch
 from losskit._errors import invalid
 from losskit.average_loss import compute_average_loss, scale_regularization_loss
 from losskit.distribute import DistributionContext, global_denominator, torch_context
+from losskit.distribute._denominator import window_denominators
 from losskit.reduction import Reduction, ReductionLike
 from losskit.torch import penalty as module_penalty
 
@@ -151,17 +152,17 @@ def window_of(
     reduction: ReductionLike,
     denominator: Any = None,
 ) -> Window:
-    """A window of ``batches`` with its global counts (each one all-reduce, in the engine's
-    context so that it also records how many micro-batches the window has)."""
+    """A window of ``batches`` with its global counts (one all-reduce for both, in the
+    engine's context so that it also records how many micro-batches the window has)."""
     with engine.context(len(batches)):
         counts = [_rows(engine, batch, weights, examples) for batch in batches]
-        total = global_denominator(*counts, reduction="sum_over_batch_size")
-        if denominator is None:
-            if weights is None:
-                denominator = total
-            else:
-                masks = [_on(engine, weights(batch)) for batch in batches]
-                denominator = global_denominator(*masks, reduction=reduction)
+        if denominator is not None or weights is None:
+            total = global_denominator(*counts, reduction="sum_over_batch_size")
+            return Window(batches, engine, total if denominator is None else denominator, total)
+        masks = [_on(engine, weights(batch)) for batch in batches]
+        total, denominator = window_denominators(
+            (counts, "sum_over_batch_size"), (masks, reduction)
+        )
     return Window(batches, engine, denominator, total)
 
 
