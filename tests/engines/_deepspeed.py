@@ -1,4 +1,4 @@
-"""Rank code of the DeepSpeed tests: the docs' example on ZeRO 0, 2 and 3, the documented
+"""Rank code of the DeepSpeed tests: the docs' example on ZeRO 0, 1, 2 and 3, the documented
 loop with local means, and the refusal of an empty ZeRO-3 partition's penalty."""
 
 from __future__ import annotations

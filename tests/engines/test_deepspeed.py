@@ -1,4 +1,4 @@
-"""DeepSpeed on CPU (2 gloo processes, float32): ZeRO 0, 2 and 3 equal one float64 process."""
+"""DeepSpeed on CPU (2 gloo processes, float32): ZeRO 0, 1, 2 and 3 equal one float64 process."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 os.environ.setdefault("DS_ACCELERATOR", "cpu")  # before deepspeed is imported
 pytest.importorskip("deepspeed")
 
-STAGES, WINDOWS = [0, 2, 3], [2, 3]  # 5 micro-batches per rank: windows 2, 2, 1 and 3, 2
+STAGES, WINDOWS = [0, 1, 2, 3], [2, 3]  # 5 micro-batches per rank: windows 2, 2, 1 and 3, 2
 
 
 @pytest.fixture(scope="module")
