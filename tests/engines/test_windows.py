@@ -178,6 +178,61 @@ def test_an_empty_zero3_partition_is_refused() -> None:
     assert float(losskit.torch.penalty(layer).detach()) == 0.0
 
 
+def test_a_view_of_an_fsdp1_flat_parameter_is_refused() -> None:
+    """FSDP1 with ``use_orig_params=True`` leaves each original parameter a flat view of
+    this rank's shard, marked ``_fsdp_flattened``: its penalty would be the shard's."""
+    layer = torch.nn.Linear(3, 2)
+    losskit.torch.regularize(layer, kernel=L2(0.1))
+    layer.weight.data = torch.ones(4)  # this rank's 4 of the 6 elements, flattened
+    layer.weight._fsdp_flattened = True
+    with pytest.raises(
+        RuntimeError,
+        match=r"^losskit\.torch: parameter 'weight' is this rank's view of an FSDP1 flat "
+        r"parameter \(shape \(4,\), flattened and sharded\), so its penalty would be that of "
+        r"a shard\. FSDP1 \(FullyShardedDataParallel\) keeps parameters in flat, sharded "
+        r"parameters.*FSDP2's `fully_shard`",
+    ):
+        losskit.torch.penalty(layer)
+    # without the mark it is an ordinary parameter of 4 ones: 0.1 * 4
+    del layer.weight._fsdp_flattened
+    assert float(losskit.torch.penalty(layer).detach()) == pytest.approx(0.4)
+
+
+def test_a_regularized_weight_replaced_by_a_tensor_is_refused() -> None:
+    """FSDP1 without ``use_orig_params`` deletes the parameters and sets plain tensors in
+    their place; a parametrization does the same: the penalty would silently be 0."""
+    layer = torch.nn.Linear(3, 2)
+    losskit.torch.regularize(layer, kernel=L2(0.1), bias=L2(0.1))
+    del layer.weight
+    layer.weight = torch.ones(2, 3)
+    with pytest.raises(
+        RuntimeError,
+        match=r"^losskit\.torch: 'weight' is regularized but is no longer a parameter of its "
+        r"module \(a Tensor of shape \(2, 3\) took its place\), so its penalty would silently "
+        r"be 0\. FSDP1 .*parametrizations\.<name>\.original",
+    ):
+        losskit.torch.penalty(layer)
+    assert float(losskit.torch.penalty(layer, weights=False).detach()) == 0.0  # activity only
+    del layer.weight  # gone altogether: nothing to penalize but the bias
+    with torch.no_grad():
+        layer.bias.fill_(1.0)
+    assert float(losskit.torch.penalty(layer).detach()) == pytest.approx(0.2)
+
+
+def test_a_parametrized_regularized_weight_is_refused() -> None:
+    from torch.nn.utils import parametrize
+
+    class Doubled(torch.nn.Module):
+        def forward(self, weight: torch.Tensor) -> torch.Tensor:
+            return 2 * weight
+
+    layer = torch.nn.Linear(3, 2)
+    losskit.torch.regularize(layer, kernel=L2(0.1))
+    parametrize.register_parametrization(layer, "weight", Doubled())
+    with pytest.raises(RuntimeError, match=r"'weight' is regularized but is no longer a param"):
+        losskit.torch.penalty(layer)
+
+
 class _Reused(torch.nn.Module):
     """One layer run twice, and a weight tied to another module's (an embedding and its LM
     head): each parameter is penalized once per forward."""

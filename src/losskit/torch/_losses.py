@@ -29,8 +29,10 @@ def weight_groups(owners: Iterable[tuple[str, nn.Module]]) -> list[Group]:
     grouped by regularizer, each parameter once.
 
     Raises:
-        RuntimeError: a parameter is an empty DeepSpeed ZeRO-3 partition (its penalty
-            would be a silent 0).
+        RuntimeError: a parameter is an empty DeepSpeed ZeRO-3 partition or a shard of an
+            FSDP1 flat parameter, or a regularized name is no longer a parameter (FSDP1
+            without ``use_orig_params``, a parametrization): its penalty would be a silent
+            0 or the shard's.
     """
     pairs: list[tuple[Any, tuple[torch.Tensor, str]]] = []
     seen: set[int] = set()
@@ -42,14 +44,19 @@ def weight_groups(owners: Iterable[tuple[str, nn.Module]]) -> list[Group]:
             if not stack:
                 continue
             parameter = owner._parameters.get(leaf)
+            name = f"{prefix}.{leaf}" if prefix else leaf
+            if parameter is None:
+                _check_still_absent(owner, leaf, name)
+                continue
             # Keras 3's rule: only trainable weights are regularized
-            if parameter is None or not parameter.requires_grad or id(parameter) in seen:
+            if not parameter.requires_grad or id(parameter) in seen:
                 continue
             seen.add(id(parameter))  # a tied parameter is penalized once
-            name = f"{prefix}.{leaf}" if prefix else leaf
             partitioned = getattr(parameter, "ds_numel", 0)  # DeepSpeed ZeRO-3's real size
             if partitioned and parameter.numel() == 0:
                 raise RuntimeError(_partitioned(name, partitioned))
+            if getattr(parameter, "_fsdp_flattened", False):  # FSDP1's use_orig_params views
+                raise RuntimeError(_flattened(name, parameter))
             pairs.append((stack[-1][1], (parameter, name)))
     return [
         (regularizer, [p for p, _ in items], [n for _, n in items])
@@ -64,6 +71,36 @@ def _partitioned(name: str, numel: int) -> str:
         "be computed here. Train with `losskit.engines.deepspeed.windows(engine, ...)` and "
         "`window.penalty(model)`: it records the weight penalties during the forward, "
         "where ZeRO-3 gathers the parameters."
+    )
+
+
+_FSDP1 = (
+    "FSDP1 (FullyShardedDataParallel) keeps parameters in flat, sharded parameters, so "
+    "the whole parameter is not there to penalize. Shard with FSDP2's `fully_shard` "
+    "(losskit penalizes its shards exactly: losskit.engines.fsdp), or let the optimizer "
+    "decay the weights."
+)
+
+
+def _check_still_absent(owner: nn.Module, leaf: str, name: str) -> None:
+    """A regularized name that is not a parameter: fine if it is gone (the penalty then
+    has nothing to sum), refused if a tensor stands in its place."""
+    current = getattr(owner, leaf, None)
+    if isinstance(current, torch.Tensor):
+        raise RuntimeError(
+            f"losskit.torch: {name!r} is regularized but is no longer a parameter of its "
+            f"module (a {type(current).__name__} of shape {tuple(current.shape)} took its "
+            "place), so its penalty would silently be 0. " + _FSDP1 + " For "
+            "torch.nn.utils.parametrize, regularize the parametrization's original "
+            "parameter (`parametrizations.<name>.original`)."
+        )
+
+
+def _flattened(name: str, parameter: torch.Tensor) -> str:
+    return (
+        f"losskit.torch: parameter {name!r} is this rank's view of an FSDP1 flat parameter "
+        f"(shape {tuple(parameter.shape)}, flattened and sharded), so its penalty would be "
+        "that of a shard. " + _FSDP1
     )
 
 
@@ -166,7 +203,8 @@ def losses(
     L1L2 only) are penalized on their local shards: the value is the whole parameter's
     (one scalar all-reduce, no gather) and the gradient, through
     ``scale_regularization_loss``, is exact. DeepSpeed ZeRO-3 partitions are refused (see
-    ``losskit.engines.deepspeed``).
+    ``losskit.engines.deepspeed``), and so are FSDP1's flat parameters (the whole
+    parameter is not there; use FSDP2).
 
     Args:
         module: a module regularized with :func:`losskit.torch.regularize` (or wrapping one).
@@ -182,7 +220,9 @@ def losses(
         TypeError: ``module`` is not an ``nn.Module``.
         ValueError: a sharded parameter on a mesh of more than one dimension, or with a
             regularizer other than L1, L2, L1L2.
-        RuntimeError: a parameter is an empty DeepSpeed ZeRO-3 partition.
+        RuntimeError: a parameter is an empty DeepSpeed ZeRO-3 partition, or FSDP1's
+            (``FullyShardedDataParallel``) flattened parameters hold the regularized
+            weights.
 
     Example:
         >>> import torch, losskit.torch
