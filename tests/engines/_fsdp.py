@@ -21,6 +21,7 @@ def runs(rank: int, world: int, windows: list[int]) -> dict[str, Any]:
                 p.numpy() for p in trained
             ]
         found[f"naive per_layer=True summed=False K={steps}"] = naive(example, rank, world, steps)
+        found[f"losskit force-sum K={steps}"] = force_sum(example, rank, world, steps)
     found["root-only divide factor"] = mixed_factors(example)
     found["sharded refusals"] = sharded_refusals()
     return found
@@ -50,6 +51,32 @@ def sharded_refusals() -> list[str]:
         except ValueError as error:
             found.append(str(error))
     return found
+
+
+def force_sum(example: dict[str, Any], rank: int, world: int, steps: int) -> list[Any]:
+    """The example's loop with ``set_force_sum_reduction_for_comms(True)`` on every
+    ``fully_shard`` module: sum collectives, but FSDP2 still averages the gradients, so the
+    adapter's default (``"mean"``) stays exact."""
+    import torch
+    from torch.distributed.fsdp import fully_shard
+
+    import losskit.engines.fsdp
+
+    net = example["network"]()
+    for module in (net[0], net[2], net):
+        fully_shard(module)
+        module.set_force_sum_reduction_for_comms(True)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    data = example["micro_batches"](rank, world)
+    for window in losskit.engines.fsdp.windows(
+        net, data, accumulation_steps=steps, weights=lambda batch: batch[2]
+    ):
+        for x, y, mask in window:
+            per_token = (net(x).squeeze(-1) - y) ** 2
+            (window.average(per_token, mask) + window.penalty(net)).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return [p.full_tensor().detach().numpy() for p in net.parameters()]
 
 
 def mixed_factors(example: dict[str, Any]) -> str:

@@ -30,6 +30,7 @@ def test_every_sharding_is_exact_with_a_partial_last_window(results) -> None:
         want = regression_reference(example["network"](), round_robin_steps(batches, 2, steps))
         for per_layer, summed in _fsdp.LAYOUTS:  # the naive run is per-layer, averaged
             check(results, f"losskit per_layer={per_layer} summed={summed} K={steps}", want)
+        check(results, f"losskit force-sum K={steps}", want)  # still a mean
 
 
 def test_penalties_that_do_not_split_over_shards_are_refused(results) -> None:
