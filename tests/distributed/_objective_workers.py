@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from tests.distributed._aggregation_workers import FEATURES, ROWS, WEIGHT, step_data
+from tests.distributed._aggregation_workers import FEATURES, WEIGHT, step_data
 from tests.distributed._torch_workers import counting_all_reduces
 from tests.objectives import _moe
 
@@ -18,16 +18,21 @@ STEPS, L2, MAX_LENGTH = 3, 0.05, 6.0
 # rank r's micro-batch rows (from the aggregation test's step): uneven, an empty micro-batch,
 # windows of 3, 2 and 1 micro-batches for accumulation_steps=3 (partial windows; DDP syncs on
 # each rank's last micro-step)
-REGRESSION_ROWS = [row[:count] for row, count in zip(ROWS, (3, 2, 1), strict=True)]
+WINDOWS = (3, 2, 1)
 MOE_ROWS = [[3, 2, 4], [1, 0, 3], [2, 5]]
+FSDP_WINDOWS = (2, 2, 2)
+"""FSDP2 all-gathers in every forward: every rank runs as many micro-steps (a partial
+window of 2 of 3 here; rank 1's first micro-batch is empty)."""
 
 
-def regression_data(seed: int, packed: bool, world: int = 3) -> dict[str, Any]:
+def regression_data(
+    seed: int, packed: bool, world: int = 3, windows: tuple[int, ...] = WINDOWS
+) -> dict[str, Any]:
     """The aggregation test's step (``layout[r][k]``, features and targets per token), cut
-    to each rank's micro-batches: windows of 3, 2 and 1 for accumulation_steps=3."""
+    to each rank's micro-batches: by default windows of 3, 2 and 1 for
+    accumulation_steps=3."""
     data = step_data(seed, packed, STEPS, world)
-    counts = [len(rows) for rows in REGRESSION_ROWS]
-    return {key: [value[r][: counts[r]] for r in range(world)] for key, value in data.items()}
+    return {key: [value[r][: windows[r]] for r in range(world)] for key, value in data.items()}
 
 
 def _linear(torch: Any) -> Any:
@@ -37,16 +42,56 @@ def _linear(torch: Any) -> Any:
     return model
 
 
-def _deferred_case(rank: int, world: int, case: dict[str, Any]) -> dict[str, Any]:
-    """One window under DDP: losskit's deferred window, and the naive mean of micro-batch
-    means; then the L2 penalty added after the scaling."""
+class _Wrapped:
+    """The model under DDP or FSDP2 (``fully_shard``, averaging like DDP): the forward,
+    the gradient sync of micro-step k, and the parameters' whole gradient."""
+
+    def __init__(self, model: Any, engine: str) -> None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        self.model, self.engine = model, engine
+        if engine == "ddp":
+            self.forward = DistributedDataParallel(model)
+        else:
+            from torch.distributed.fsdp import fully_shard
+
+            self.forward = fully_shard(model)
+
+    def sync(self, last: bool) -> Any:
+        if self.engine == "ddp":
+            return contextlib.nullcontext() if last else self.forward.no_sync()
+        self.forward.set_requires_gradient_sync(last)
+        return contextlib.nullcontext()
+
+    def weight_penalty(self, factor: float) -> Any:
+        """``factor * |w|^2``, a step-level term added after the scaling; under FSDP2
+        through ``losskit.torch.penalty``, which penalizes this rank's shard (each rank's
+        shard gets its own gradient, outside the engine's reduce-scatter)."""
+        if self.engine == "fsdp2":
+            import losskit.torch
+            from losskit.regularizers import L2 as Penalty
+
+            losskit.torch.regularize(self.model, kernel=Penalty(factor))
+            return losskit.torch.penalty(self.model, activity=False)
+        return factor * (self.model.weight**2).sum()
+
+    def weight_grad(self) -> Any:
+        grad = self.model.weight.grad
+        return (grad.full_tensor() if self.engine == "fsdp2" else grad).numpy().copy()
+
+
+def _deferred_case(
+    rank: int, world: int, case: dict[str, Any], engine: str = "ddp"
+) -> dict[str, Any]:
+    """One window under DDP or FSDP2: losskit's deferred window, and the naive mean of
+    micro-batch means; then the L2 penalty added after the scaling."""
     import torch
-    from torch.nn.parallel import DistributedDataParallel
 
     from losskit.aggregation import LossMeter, aggregate, deferred_plan
     from losskit.distribute import torch_context
 
-    data = regression_data(case["seed"], case["packed"], world)
+    windows = WINDOWS if engine == "ddp" else FSDP_WINDOWS
+    data = regression_data(case["seed"], case["packed"], world, windows)
     mine = [
         {
             "mask": torch.as_tensor(mb["mask"]),
@@ -60,16 +105,15 @@ def _deferred_case(rank: int, world: int, case: dict[str, Any]) -> dict[str, Any
     out: dict[str, Any] = {}
     for method in ("losskit", "naive"):
         model = _linear(torch)
-        ddp = DistributedDataParallel(model)
+        wrapped = _Wrapped(model, engine)
         meter = LossMeter(**options)
         # the naive code aggregates each micro-batch locally: no engine context
-        engine = torch_context(accumulation_steps=STEPS)  # DDP: mean over ranks
-        with engine if method == "losskit" else contextlib.nullcontext():
+        context = torch_context(accumulation_steps=STEPS)  # DDP and FSDP2: mean over ranks
+        with context if method == "losskit" else contextlib.nullcontext():
             window = deferred_plan(**options) if method == "losskit" else None
             for k, mb in enumerate(mine):
-                last = k == len(mine) - 1
-                with contextlib.nullcontext() if last else ddp.no_sync():
-                    per_token = (ddp(mb["x"]).squeeze(-1) - mb["y"]) ** 2
+                with wrapped.sync(k == len(mine) - 1):
+                    per_token = (wrapped.forward(mb["x"]).squeeze(-1) - mb["y"]) ** 2
                     meter.update(per_token, mb["mask"], segment_ids=mb["seg"])
                     if window is not None:  # backward on the micro-step's sum
                         window.loss(per_token, mb["mask"], segment_ids=mb["seg"]).backward()
@@ -81,8 +125,8 @@ def _deferred_case(rank: int, world: int, case: dict[str, Any]) -> dict[str, Any
                 out["collectives"] = calls
         with torch_context(accumulation_steps=STEPS):
             reading, meter_calls = counting_all_reduces(meter.read)
-        (L2 * (model.weight**2).sum()).backward()  # a step-level term, after the scaling
-        out[method] = model.weight.grad.numpy().copy()
+        wrapped.weight_penalty(L2).backward()  # a step-level term, after the scaling
+        out[method] = wrapped.weight_grad()
         out["meter"] = (float(reading.loss), float(reading.mean_of_micro_batch_means))
         out["meter_collectives"] = meter_calls
     return out
@@ -142,9 +186,13 @@ def _moe_case(rank: int, world: int, seed: int) -> dict[str, Any]:
     return out
 
 
-def run(rank: int, world: int, cases: list[dict[str, Any]], moe_seed: int) -> dict[str, Any]:
-    """Every deferred case, then the MoE objective: one job, one start-up."""
+def run(
+    rank: int, world: int, cases: list[dict[str, Any]], moe_seed: int, fsdp_cases: list[int]
+) -> dict[str, Any]:
+    """Every deferred case, then the MoE objective, then the deferred cases ``fsdp_cases``
+    under FSDP2: one job, one start-up."""
     return {
         "deferred": [_deferred_case(rank, world, case) for case in cases],
         "moe": _moe_case(rank, world, moe_seed),
+        "fsdp2 deferred": [_deferred_case(rank, world, cases[i], "fsdp2") for i in fsdp_cases],
     }

@@ -26,17 +26,20 @@ CASES = [
     {"mode": "token-sum", "empty": False, "packed": True, "seed": 3},
 ]
 MOE_SEED = 11
+FSDP_CASES = [0, 1, 2]  # the deferred cases also run under FSDP2 (DTensor gradients)
 
 
 @pytest.fixture(scope="module")
 def results() -> list[dict]:
-    return run_processes(workers.run, 3, args=(CASES, MOE_SEED), timeout=900)
+    return run_processes(workers.run, 3, args=(CASES, MOE_SEED, FSDP_CASES), timeout=900)
 
 
-def _regression_oracle(case: dict) -> tuple[np.ndarray, float, float]:
+def _regression_oracle(
+    case: dict, windows: tuple[int, ...] = workers.WINDOWS
+) -> tuple[np.ndarray, float, float]:
     """The gradient of sum_t c_t (x_t . w - y_t)^2 + L2 |w|^2 over the whole step, the
     objective's value, and the mean of the micro-batches' own aggregates; float64."""
-    data = workers.regression_data(case["seed"], case["packed"])
+    data = workers.regression_data(case["seed"], case["packed"], windows=windows)
     layout = data["layout"]
     options = {"count_empty": case["empty"], "max_length": workers.MAX_LENGTH}
     c = _oracle.coefficients(layout, case["mode"], **options)
@@ -67,6 +70,20 @@ def test_deferred_windows_under_ddp_equal_the_oracle(results: list[dict], index:
         assert naive_reading == pytest.approx(mean_of_means, rel=1e-10)
         assert got["meter_collectives"] == 1
     naive = results[0]["deferred"][index]["naive"]
+    assert np.max(np.abs(naive - expected)) > 1e-3, "the naive form should differ"
+
+
+@pytest.mark.parametrize("position", range(len(FSDP_CASES)))
+def test_deferred_windows_under_fsdp2_equal_the_oracle(results: list[dict], position: int) -> None:
+    # fully_shard averages like DDP; the window scales DTensor gradient shards in place
+    case = CASES[FSDP_CASES[position]]
+    expected, objective, _ = _regression_oracle(case, workers.FSDP_WINDOWS)
+    for per_rank in results:
+        got = per_rank["fsdp2 deferred"][position]
+        np.testing.assert_allclose(got["losskit"], expected, rtol=1e-10, atol=1e-13)
+        assert got["collectives"] == 1
+        assert got["meter"][0] == pytest.approx(objective, rel=1e-10)
+    naive = results[0]["fsdp2 deferred"][position]["naive"]
     assert np.max(np.abs(naive - expected)) > 1e-3, "the naive form should differ"
 
 
