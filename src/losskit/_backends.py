@@ -152,6 +152,10 @@ class Backend:
         return [g * xp.astype(factor, g.dtype) for g in _gradient_list(xp, grads)]
 
 
+_COUNT_BLOCK = 1 << 15
+"""Tokens per block of :meth:`NumpyBackend.sequence_counts` (256 KiB of int64 bins)."""
+
+
 class NumpyBackend(Backend):
     name = "numpy"
 
@@ -164,20 +168,29 @@ class NumpyBackend(Backend):
     def sequence_counts(
         self, xp: ns.Namespace, segments: Any, mask: Any, stride: int, *, present: bool
     ) -> tuple[Any, Any]:
-        rows = segments.shape[0]
-        if not present:  # bin row * stride + id + 1, masked tokens in bin 0: two passes
-            bins = segments + (np.arange(rows, dtype=segments.dtype) * stride + 1)[:, None]
-            np.multiply(bins, mask, out=bins)
-            counts = np.bincount(bins.reshape(-1), minlength=rows * stride + 1)
-            return counts[1:].reshape(rows, stride), None
-        # One bincount gives both: bin 2 * (row * stride + id) + mask.
-        pairs = segments * 2  # in place from here: one temporary instead of three
-        pairs += (np.arange(rows, dtype=pairs.dtype) * (2 * stride))[:, None]
-        pairs += mask
-        counts = np.bincount(pairs.reshape(-1), minlength=2 * rows * stride)
-        counts = counts.reshape(rows, stride, 2)
-        valid = counts[..., 1]
-        return valid, counts[..., 0] + valid
+        # by blocks of rows: the bins of a block stay in the cache, and their temporary is
+        # reused by the allocator instead of faulting in fresh pages for the whole batch
+        rows, length = segments.shape
+        block = max(1, _COUNT_BLOCK // max(length, 1))
+        valid = np.empty((rows, stride), dtype=np.intp)
+        total = np.empty((rows, stride), dtype=np.intp) if present else None
+        offsets = np.arange(min(block, rows), dtype=segments.dtype)[:, None] * stride
+        for start in range(0, rows, block):
+            ids, kept = segments[start : start + block], mask[start : start + block]
+            n = ids.shape[0]
+            if total is None:  # bin row * stride + id + 1, masked tokens in bin 0
+                bins = ids + (offsets[:n] + 1)
+                np.multiply(bins, kept, out=bins)
+                counts = np.bincount(bins.reshape(-1), minlength=n * stride + 1)
+                valid[start : start + n] = counts[1:].reshape(n, stride)
+                continue
+            pairs = ids * 2  # bin 2 * (row * stride + id) + mask: both counts at once
+            pairs += 2 * offsets[:n]
+            pairs += kept
+            both = np.bincount(pairs.reshape(-1), minlength=2 * n * stride).reshape(n, stride, 2)
+            valid[start : start + n] = both[..., 1]
+            total[start : start + n] = both[..., 0] + both[..., 1]
+        return valid, total
 
     def pick(self, xp: ns.Namespace, values: Any, ids: Any, length: int) -> Any:
         out = np.zeros(length + 1, dtype=values.dtype)

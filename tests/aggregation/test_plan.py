@@ -328,3 +328,22 @@ def test_framework_aliases_plan_their_framework_objective() -> None:
     assert plan(masks, mode="trl:grpo").mode == "seq-mean-token-mean"
     with pytest.raises(ValueError, match=r"'prompt_mean' means different things"):
         plan(masks, mode="prompt_mean")
+
+
+@pytest.mark.parametrize("count_empty", [False, True])
+def test_packed_counts_of_many_rows_in_blocks(count_empty) -> None:
+    # NumPy counts packed sequences by blocks of rows (163 rows of 200 tokens here: two
+    # blocks, the second partial); every weight equals the oracle's
+    from tests.aggregation import _oracle
+
+    rng = np.random.default_rng(5)
+    shape = (300, 200)
+    ids = np.sort(rng.integers(0, 12, size=shape), axis=1)
+    mask = rng.random(shape) < 0.7
+    mask[7] = False  # a row of empty sequences
+    mask[250, ids[250] == ids[250, 0]] = False  # one empty sequence in the second block
+    layout = [[{"mask": mask, "seg": ids, "group": None}]]
+    expected = _oracle.coefficients(layout, "seq-mean-token-mean", count_empty=count_empty)
+    got = plan([mask], mode="seq-mean-token-mean", segment_ids=[ids], count_empty=count_empty)
+    np.testing.assert_allclose(got.weights(0), expected[0][0], rtol=1e-13, atol=0)
+    assert np.count_nonzero(got.weights(0)) == np.count_nonzero(mask)
