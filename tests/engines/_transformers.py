@@ -11,8 +11,50 @@ from tests.engines import _examples
 
 def runs(rank: int, world: int, windows: list[int]) -> dict[str, Any]:
     found = _examples.train_and_naive("transformers", windows, naive)
-    found["errors"] = construction_errors(_examples.load("transformers"))
+    example = _examples.load("transformers")
+    for steps in windows:
+        found[f"plain K={steps}"] = plain(example, steps, row="sum")
+        found[f"plain, accelerate row K={steps}"] = plain(example, steps, row="accelerate")
+    found["errors"] = construction_errors(example)
     return found
+
+
+def plain(example: dict[str, Any], steps: int, *, row: str) -> list[Any]:
+    """The plain ``transformers.Trainer`` with the example's ``compute_loss_func`` (no
+    penalties: it cannot hold them exactly), in ``torch_context(gradients="sum")`` as the
+    contract table's row for it says, or in the context of its accelerate row
+    (``accumulation="mean"``, what a user of the Trainer's accelerate back end would
+    pick). The first label of every row is -100, so that the Trainer's count of labels (it
+    does not shift them for a model it does not recognize) is the count of next-token
+    targets."""
+    import transformers
+
+    from losskit.distribute import torch_context
+
+    rows = example["dataset"]()
+    for example_row in rows:
+        example_row["labels"] = example_row["labels"].clone()
+        example_row["labels"][0] = -100
+
+    if row == "sum":
+        context = {"gradients": "sum"}
+    else:
+        context = {"accumulation_steps": steps, "accumulation": "mean"}
+
+    def loss(outputs: Any, labels: Any, num_items_in_batch: Any) -> Any:
+        with torch_context(**context):
+            return example["token_loss"](outputs, labels, num_items_in_batch)
+
+    net = example["model"]()
+    with tempfile.TemporaryDirectory() as output_dir:
+        trainer = transformers.Trainer(
+            model=net,
+            args=_arguments(output_dir, steps),
+            train_dataset=rows,
+            compute_loss_func=loss,
+        )
+        trainer.train()
+    return [p.detach().numpy().copy() for p in net.parameters()]
 
 
 def _arguments(output_dir: str, steps: int, **changes: Any) -> Any:

@@ -10,7 +10,7 @@ import torch
 
 from losskit.testing import run_processes
 from tests.engines import _examples, _transformers
-from tests.engines._reference import check, round_robin_steps, sgd_reference
+from tests.engines._reference import check, max_difference, round_robin_steps, sgd_reference
 
 pytestmark = pytest.mark.slow
 os.environ["HF_HUB_OFFLINE"] = "1"  # a model built from a config: nothing to download
@@ -53,6 +53,33 @@ def test_the_trainer_is_exact_with_a_partial_last_window(results) -> None:
             l1=0.1,
         )
         check(results, f"losskit K={steps}", want)
+
+
+def test_the_plain_trainer_in_a_summing_context_is_exact_without_penalties(results) -> None:
+    # the contract table's row for the plain Trainer: it multiplies the function's loss by
+    # the process count and adds the micro-batches, so losskit runs in
+    # torch_context(gradients="sum"); the accelerate row's context (accumulation="mean")
+    # is off
+    example = _examples.load("transformers")
+    rows = example["dataset"]()
+    batches = [
+        {key: torch.stack([row[key] for row in rows[i : i + 2]]) for key in rows[0]}
+        for i in range(0, len(rows), 2)
+    ]
+    for steps in WINDOWS:
+        want = sgd_reference(
+            example["model"](),
+            round_robin_steps(batches, 2, steps),
+            predict=_predict,
+            lr=0.1,
+            kernels=[],
+            l2=0.0,
+            activity="transformer.h.0.mlp.c_fc",
+            l1=0.0,
+        )
+        for rank in results:
+            assert max_difference(rank[f"plain K={steps}"], want) < 1e-9
+            assert max_difference(rank[f"plain, accelerate row K={steps}"], want) > 1e-3
 
 
 def test_settings_it_cannot_make_exact_are_refused(results) -> None:
