@@ -33,13 +33,18 @@ def _predict(net: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Ten
     return per_token, (targets != -100).double()
 
 
-def test_the_trainer_is_exact_with_a_partial_last_window(results) -> None:
-    example = _examples.load("transformers")
+def _batches(example: dict) -> list[dict]:
+    """The example's dataset in the Trainer's batches of 2, in order."""
     rows = example["dataset"]()
-    batches = [
+    return [
         {key: torch.stack([row[key] for row in rows[i : i + 2]]) for key in rows[0]}
         for i in range(0, len(rows), 2)
     ]
+
+
+def test_the_trainer_is_exact_with_a_partial_last_window(results) -> None:
+    example = _examples.load("transformers")
+    batches = _batches(example)
     mlp = "transformer.h.0.mlp"
     for steps in WINDOWS:
         want = sgd_reference(
@@ -61,11 +66,7 @@ def test_the_plain_trainer_in_a_summing_context_is_exact_without_penalties(resul
     # torch_context(gradients="sum"); the accelerate row's context (accumulation="mean")
     # is off
     example = _examples.load("transformers")
-    rows = example["dataset"]()
-    batches = [
-        {key: torch.stack([row[key] for row in rows[i : i + 2]]) for key in rows[0]}
-        for i in range(0, len(rows), 2)
-    ]
+    batches = _batches(example)
     for steps in WINDOWS:
         want = sgd_reference(
             example["model"](),
