@@ -20,6 +20,7 @@ STEPS, L2, MAX_LENGTH = 3, 0.05, 6.0
 # each rank's last micro-step)
 WINDOWS = (3, 2, 1)
 MOE_ROWS = [[3, 2, 4], [1, 0, 3], [2, 5]]
+MOE_FSDP_ROWS = [[3, 2, 4], [1, 0, 3], [2, 5, 1]]  # FSDP2: as many micro-steps everywhere
 FSDP_WINDOWS = (2, 2, 2)
 """FSDP2 all-gathers in every forward: every rank runs as many micro-steps (a partial
 window of 2 of 3 here; rank 1's first micro-batch is empty)."""
@@ -76,8 +77,7 @@ class _Wrapped:
         return factor * (self.model.weight**2).sum()
 
     def weight_grad(self) -> Any:
-        grad = self.model.weight.grad
-        return (grad.full_tensor() if self.engine == "fsdp2" else grad).numpy().copy()
+        return _whole(self.model.weight.grad).numpy().copy()
 
 
 def _deferred_case(
@@ -146,21 +146,21 @@ def _moe_model(torch: Any) -> Any:
     return Model()
 
 
-def _moe_case(rank: int, world: int, seed: int) -> dict[str, Any]:
-    """The multi-term objective (CE + z-loss + global-batch load balancing + L2) under DDP,
-    with losskit's objective and with per-micro-batch means."""
+def _moe_case(rank: int, world: int, seed: int, engine: str = "ddp") -> dict[str, Any]:
+    """The multi-term objective (CE + z-loss + global-batch load balancing + L2) under DDP
+    or FSDP2, with losskit's objective and with per-micro-batch means."""
     import torch
-    from torch.nn.parallel import DistributedDataParallel
 
     from losskit.aggregation import LossMeter
     from losskit.distribute import torch_context
 
-    data = _moe.step_data(seed, MOE_ROWS)
+    data = _moe.step_data(seed, MOE_ROWS if engine == "ddp" else MOE_FSDP_ROWS)
     window = _moe.tensors(torch, data, rank)
     out: dict[str, Any] = {}
     for method in ("losskit", "naive"):
         model = _moe_model(torch)
-        ddp = DistributedDataParallel(model)
+        wrapped = _Wrapped(model, engine)
+        # after wrapping: FSDP2 puts sharded parameters in the module's place
         params = {"out": model.out, "router": model.router}
         meter = LossMeter(mode="token-mean")
         collectives: list[int] = []
@@ -170,29 +170,36 @@ def _moe_case(rank: int, world: int, seed: int) -> dict[str, Any]:
             collectives.append(calls)
             return plan
 
-        def sync(k: int, ddp: Any = ddp, last: int = len(window) - 1) -> Any:
-            return contextlib.nullcontext() if k == last else ddp.no_sync()
+        def sync(k: int, wrapped: Any = wrapped, last: int = len(window) - 1) -> Any:
+            return wrapped.sync(k == last)
 
         with torch_context(accumulation_steps=STEPS):
             _moe.run_window(
-                torch, params, window, method, model=ddp, sync=sync, make_plan=make_plan,
+                torch, params, window, method, model=wrapped.forward, sync=sync,
+                make_plan=make_plan,
                 observe=lambda result, mb, meter=meter: meter.update(result["ce"], mb["mask"]),
             )  # fmt: skip
             reading = meter.read()
-        out[method] = {name: p.grad.numpy().copy() for name, p in params.items()}
+        out[method] = {name: _whole(p.grad).numpy().copy() for name, p in params.items()}
         out["train_loss"] = float(reading.loss)
         if collectives:
             out["collectives"] = collectives[0]
     return out
 
 
+def _whole(grad: Any) -> Any:
+    """A gradient, gathered if FSDP2 sharded it."""
+    return grad.full_tensor() if hasattr(grad, "full_tensor") else grad
+
+
 def run(
     rank: int, world: int, cases: list[dict[str, Any]], moe_seed: int, fsdp_cases: list[int]
 ) -> dict[str, Any]:
     """Every deferred case, then the MoE objective, then the deferred cases ``fsdp_cases``
-    under FSDP2: one job, one start-up."""
+    and the MoE objective under FSDP2: one job, one start-up."""
     return {
         "deferred": [_deferred_case(rank, world, case) for case in cases],
         "moe": _moe_case(rank, world, moe_seed),
         "fsdp2 deferred": [_deferred_case(rank, world, cases[i], "fsdp2") for i in fsdp_cases],
+        "fsdp2 moe": _moe_case(rank, world, moe_seed, "fsdp2"),
     }

@@ -102,6 +102,22 @@ def test_a_multi_term_objective_under_ddp_equals_the_oracle(results: list[dict])
     assert drift > 1e-3, "the per-micro-batch objective should differ"
 
 
+def test_a_multi_term_objective_under_fsdp2_equals_the_oracle(results: list[dict]) -> None:
+    # the same objective with fully_shard (sharded parameters, the L2 term on each shard)
+    data = _moe.step_data(MOE_SEED, workers.MOE_FSDP_ROWS)
+    expected = _moe.oracle_gradients(data)
+    for per_rank in results:
+        got = per_rank["fsdp2 moe"]
+        for name, value in expected.items():
+            np.testing.assert_allclose(got["losskit"][name], value, rtol=1e-10, atol=1e-13)
+        assert got["collectives"] == 1
+    drift = max(
+        float(np.max(np.abs(results[0]["fsdp2 moe"]["naive"][name] - value)))
+        for name, value in expected.items()
+    )
+    assert drift > 1e-3, "the per-micro-batch objective should differ"
+
+
 def test_the_train_meter_reads_the_optimized_cross_entropy(results: list[dict]) -> None:
     data = _moe.step_data(MOE_SEED, workers.MOE_ROWS)
     params = _moe.parameters(torch)

@@ -67,7 +67,11 @@ def routing(torch: Any, probs: Any, mask: Any) -> tuple[Any, Any]:
 
 
 def penalty(params: dict[str, Any]) -> Any:
-    return (params["out"] ** 2).sum()
+    """``|out|^2``; of this rank's shard where FSDP2 sharded it (the shards' gradients are
+    not combined by the engine: each shard gets its own part of the step term's)."""
+    weight = params["out"]
+    local = weight.to_local() if hasattr(weight, "to_local") else weight
+    return (local**2).sum()
 
 
 def tensors(torch: Any, data: dict[str, Any], r: int) -> list[dict[str, Any]]:
