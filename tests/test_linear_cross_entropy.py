@@ -334,6 +334,25 @@ def test_chunking_does_not_change_the_result_jax(n: int, chunk: int, reduction: 
     check_chunking_law("jax", n, chunk, reduction)
 
 
+def test_jax_ragged_tokens_take_no_more_temporary_memory() -> None:
+    # N not a multiple of the chunk: the last chunk is read in place (it starts early),
+    # not a padded copy of hidden, labels and coefficients
+    def temporaries(n: int) -> int:
+        rng = np.random.default_rng(0)
+        hidden = jnp.asarray(rng.normal(size=(n, 32)), jnp.float32)
+        weight = jnp.asarray(rng.normal(size=(2048, 32)), jnp.float32)
+        labels = jnp.asarray(rng.integers(0, 2048, n), jnp.int32)
+
+        def loss(h: Any, w: Any) -> Any:
+            return linear_cross_entropy(h, w, labels, chunk_size=128)
+
+        step = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+        analysis = step.lower(hidden, weight).compile().memory_analysis()
+        return int(analysis.temp_size_in_bytes)
+
+    assert temporaries(511) <= temporaries(512)
+
+
 # ----------------------------------------------------------------------------- special inputs
 
 

@@ -5,13 +5,14 @@ over validated 2-D ``hidden [N, d]``, ``weight [V, d]``, ``bias [V]`` or None, i
 ``labels [N]`` made safe to gather and the per-token coefficients ``coef [N]`` (0 for
 ignored tokens, NaN for out-of-range labels) in the accumulation dtype.
 
-The tokens are padded to a multiple of the chunk (padding rows have coefficient 0) and
-swept with ``lax.scan``. Differentiated with ``reduction="sum"``, the forward computes the
-gradients with respect to ``hidden``, ``weight``, ``bias`` and the coefficients chunk by
-chunk (``weight``'s and ``bias``'s accumulate in the scan's carry) and the backward only
-scales them: one pass over the logits. With ``reduction="none"`` the backward sweeps the
-chunks again with the incoming per-token gradients folded into the coefficients.
-Undifferentiated calls sweep for the losses only (``lax.map``).
+The tokens are swept in chunks by a ``fori_loop`` that reads each chunk in place (when the
+chunk does not divide N, the last one starts early and its repeated tokens count 0).
+Differentiated with ``reduction="sum"``, the forward computes the gradients with respect
+to ``hidden``, ``weight``, ``bias`` and the coefficients chunk by chunk (``weight``'s and
+``bias``'s accumulate in the loop's carry) and the backward only scales them: one pass
+over the logits. With ``reduction="none"`` the backward sweeps the chunks again with the
+incoming per-token gradients folded into the coefficients.
+Undifferentiated calls sweep for the losses only.
 
 float16 and bfloat16 multiply with float32 results (``preferred_element_type``) and keep
 the softmax, the losses and the accumulated gradients in float32.
@@ -126,17 +127,36 @@ def _accumulate(total: jax.Array, grad: jax.Array, rows: jax.Array, blocks: int)
     return accumulated
 
 
-def _chunked(o: _Options, *arrays: jax.Array) -> tuple[int, tuple[jax.Array, ...]]:
-    """(N, the arrays padded to whole chunks and reshaped to [chunks, chunk, ...])."""
-    n = arrays[0].shape[0]
-    chunks = -(-n // o.chunk)
-    pad = chunks * o.chunk - n
-    shaped = []
-    for array in arrays:
-        widths = [(0, pad)] + [(0, 0)] * (array.ndim - 1)
-        padded = jnp.pad(array, widths) if pad else array
-        shaped.append(padded.reshape(chunks, o.chunk, *array.shape[1:]))
-    return n, tuple(shaped)
+def _sweep(
+    n: int, chunk: int, body: Callable[[jax.Array, jax.Array, jax.Array, Any], Any], init: Any
+) -> Any:
+    """``body(start, fresh, i, carry)`` for the ``ceil(n / chunk)`` chunks of ``n`` tokens,
+    each a ``chunk``-long window read in place (no padded copy of the inputs): when
+    ``chunk`` does not divide ``n`` the last window starts early, at ``n - chunk``, and
+    ``fresh`` (bool ``[chunk]``) marks the tokens the windows before it did not hold."""
+    if n == 0:  # nothing to read (the body would not even trace)
+        return init
+    chunks = -(-n // chunk)
+    even = n % chunk == 0
+    offsets = lax.iota(jnp.int32, chunk)
+
+    def step(i: jax.Array, carry: Any) -> Any:
+        nominal = i * chunk
+        start = nominal if even else jnp.minimum(nominal, n - chunk)
+        return body(start, start + offsets >= nominal, i, carry)
+
+    return lax.fori_loop(0, chunks, step, init)
+
+
+def _window(array: jax.Array, start: jax.Array, chunk: int) -> jax.Array:
+    return lax.dynamic_slice_in_dim(array, start, chunk, axis=0)
+
+
+def _merge(total: jax.Array, part: jax.Array, start: jax.Array, fresh: jax.Array) -> jax.Array:
+    """``total`` with the fresh rows of ``part`` written at ``start`` (in place)."""
+    keep = fresh.reshape(fresh.shape + (1,) * (part.ndim - 1))
+    merged = jnp.where(keep, part, _window(total, start, part.shape[0]))
+    return lax.dynamic_update_slice_in_dim(total, merged, start, axis=0)
 
 
 def _losses(
@@ -147,11 +167,16 @@ def _losses(
     o: _Options,
 ) -> jax.Array:
     """The unweighted per-token losses ``[N]``, chunk by chunk."""
-    n, (rows, label) = _chunked(o, hidden, labels)
-    losses: jax.Array = lax.map(
-        lambda x: _chunk_terms(x[0], weight, bias, x[1], o)[0], (rows, label)
-    )
-    return losses.reshape(-1)[:n]
+    n, chunk = hidden.shape[0], o.chunk
+    acc = _accumulation_dtype(hidden.dtype)
+
+    def body(start: jax.Array, fresh: jax.Array, i: jax.Array, losses: jax.Array) -> jax.Array:
+        rows, chunk_labels = _window(hidden, start, chunk), _window(labels, start, chunk)
+        loss = _chunk_terms(rows, weight, bias, chunk_labels, o)[0]
+        return _merge(losses, loss, start, fresh)
+
+    losses: jax.Array = _sweep(n, chunk, body, jnp.zeros((n,), acc))
+    return losses
 
 
 def _gradients(
@@ -165,26 +190,30 @@ def _gradients(
     """(unweighted losses, d/d hidden, d/d weight, d/d bias) of ``sum(coef * losses)``;
     the gradients of ``weight`` and ``bias`` in the accumulation dtype."""
     acc = coef.dtype
-    n, (rows, label, rate) = _chunked(o, hidden, labels, coef)
+    n, chunk = hidden.shape[0], o.chunk
 
-    def step(carry: Any, x: Any) -> Any:
-        chunk_rows, chunk_labels, chunk_coef = x
+    def body(start: jax.Array, fresh: jax.Array, i: jax.Array, carry: Any) -> Any:
+        total_weight, total_bias, grad_hidden, losses = carry
+        rows = _window(hidden, start, chunk)
+        # tokens an earlier window held count 0 here: their gradients are already added
+        rate = jnp.where(fresh, _window(coef, start, chunk), jnp.zeros((), acc))
         loss, grad_rows, grad = _chunk_gradients(
-            chunk_rows, weight, bias, chunk_labels, chunk_coef, o
+            rows, weight, bias, _window(labels, start, chunk), rate, o
         )
-        total_weight, total_bias = carry
-        total_weight = _accumulate(total_weight, grad, chunk_rows.astype(acc), o.blocks)
+        total_weight = _accumulate(total_weight, grad, rows.astype(acc), o.blocks)
         if total_bias is not None:
             total_bias = total_bias + jnp.sum(grad, axis=0)
-        return (total_weight, total_bias), (loss, grad_rows)
+        grad_hidden = _merge(grad_hidden, grad_rows, start, fresh)
+        return total_weight, total_bias, grad_hidden, _merge(losses, loss, start, fresh)
 
     init = (
         jnp.zeros(weight.shape, acc),
         None if bias is None else jnp.zeros(bias.shape, acc),
+        jnp.zeros(hidden.shape, hidden.dtype),
+        jnp.zeros((n,), acc),
     )
-    (grad_weight, grad_bias), (losses, grad_rows) = lax.scan(step, init, (rows, label, rate))
-    grad_hidden = grad_rows.reshape(-1, hidden.shape[1])[:n]
-    return losses.reshape(-1)[:n], grad_hidden, grad_weight, grad_bias
+    grad_weight, grad_bias, grad_hidden, losses = _sweep(n, chunk, body, init)
+    return losses, grad_hidden, grad_weight, grad_bias
 
 
 def _cast(value: jax.Array | None, like: jax.Array | None) -> jax.Array | None:
