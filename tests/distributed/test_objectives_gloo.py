@@ -87,32 +87,19 @@ def test_deferred_windows_under_fsdp2_equal_the_oracle(results: list[dict], posi
     assert np.max(np.abs(naive - expected)) > 1e-3, "the naive form should differ"
 
 
-def test_a_multi_term_objective_under_ddp_equals_the_oracle(results: list[dict]) -> None:
-    data = _moe.step_data(MOE_SEED, workers.MOE_ROWS)
-    expected = _moe.oracle_gradients(data)
+@pytest.mark.parametrize(
+    ("key", "rows"), [("moe", workers.MOE_ROWS), ("fsdp2 moe", workers.MOE_FSDP_ROWS)]
+)
+def test_a_multi_term_objective_equals_the_oracle(results: list[dict], key: str, rows) -> None:
+    # under DDP, and under fully_shard (sharded parameters, the L2 term on each shard)
+    expected = _moe.oracle_gradients(_moe.step_data(MOE_SEED, rows))
     for per_rank in results:
-        got = per_rank["moe"]
+        got = per_rank[key]
         for name, value in expected.items():
             np.testing.assert_allclose(got["losskit"][name], value, rtol=1e-10, atol=1e-13)
         assert got["collectives"] == 1  # every term's counts: one all-reduce per window
     drift = max(
-        float(np.max(np.abs(results[0]["moe"]["naive"][name] - value)))
-        for name, value in expected.items()
-    )
-    assert drift > 1e-3, "the per-micro-batch objective should differ"
-
-
-def test_a_multi_term_objective_under_fsdp2_equals_the_oracle(results: list[dict]) -> None:
-    # the same objective with fully_shard (sharded parameters, the L2 term on each shard)
-    data = _moe.step_data(MOE_SEED, workers.MOE_FSDP_ROWS)
-    expected = _moe.oracle_gradients(data)
-    for per_rank in results:
-        got = per_rank["fsdp2 moe"]
-        for name, value in expected.items():
-            np.testing.assert_allclose(got["losskit"][name], value, rtol=1e-10, atol=1e-13)
-        assert got["collectives"] == 1
-    drift = max(
-        float(np.max(np.abs(results[0]["fsdp2 moe"]["naive"][name] - value)))
+        float(np.max(np.abs(results[0][key]["naive"][name] - value)))
         for name, value in expected.items()
     )
     assert drift > 1e-3, "the per-micro-batch objective should differ"
