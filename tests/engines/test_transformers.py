@@ -42,22 +42,26 @@ def _batches(example: dict) -> list[dict]:
     ]
 
 
-def test_the_trainer_is_exact_with_a_partial_last_window(results) -> None:
+def _reference(steps: int, *, penalties: bool) -> list:
+    """One float64 process on the example's windows of ``steps`` batches: the example's
+    MLP penalties (L2 kernels, L1 on the first layer's output), or none."""
     example = _examples.load("transformers")
-    batches = _batches(example)
     mlp = "transformer.h.0.mlp"
+    return sgd_reference(
+        example["model"](),
+        round_robin_steps(_batches(example), 2, steps),
+        predict=_predict,
+        lr=0.1,
+        kernels=[f"{mlp}.c_fc.weight", f"{mlp}.c_proj.weight"] if penalties else [],
+        l2=0.05 if penalties else 0.0,
+        activity=f"{mlp}.c_fc",
+        l1=0.1 if penalties else 0.0,
+    )
+
+
+def test_the_trainer_is_exact_with_a_partial_last_window(results) -> None:
     for steps in WINDOWS:
-        want = sgd_reference(
-            example["model"](),
-            round_robin_steps(batches, 2, steps),
-            predict=_predict,
-            lr=0.1,
-            kernels=[f"{mlp}.c_fc.weight", f"{mlp}.c_proj.weight"],
-            l2=0.05,
-            activity=f"{mlp}.c_fc",
-            l1=0.1,
-        )
-        check(results, f"losskit K={steps}", want)
+        check(results, f"losskit K={steps}", _reference(steps, penalties=True))
 
 
 def test_the_plain_trainer_in_a_summing_context_is_exact_without_penalties(results) -> None:
@@ -65,19 +69,8 @@ def test_the_plain_trainer_in_a_summing_context_is_exact_without_penalties(resul
     # the process count and adds the micro-batches, so losskit runs in
     # torch_context(gradients="sum"); the accelerate row's context (accumulation="mean")
     # is off
-    example = _examples.load("transformers")
-    batches = _batches(example)
     for steps in WINDOWS:
-        want = sgd_reference(
-            example["model"](),
-            round_robin_steps(batches, 2, steps),
-            predict=_predict,
-            lr=0.1,
-            kernels=[],
-            l2=0.0,
-            activity="transformer.h.0.mlp.c_fc",
-            l1=0.0,
-        )
+        want = _reference(steps, penalties=False)
         for rank in results:
             assert max_difference(rank[f"plain K={steps}"], want) < 1e-9
             assert max_difference(rank[f"plain, accelerate row K={steps}"], want) > 1e-3
